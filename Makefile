@@ -1,0 +1,43 @@
+# eventlab: two set-up commands on a fresh machine with Python 3.11+: `make lab` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STORE  ?= demo-store
+
+.PHONY: lab demo test lint typecheck bench install install-test clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "eventlab needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## Main job: install into .venv and open JupyterLab on the first notebook.
+lab: install
+	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb
+
+## Headless twin of `make lab`: import the bundled sample audit log and print a summary.
+demo: install
+	$(BIN)/eventlab demo $(STORE)
+
+## The whole suite: lint, types, unit/property/crash tests, notebooks, README snippets, browser.
+test: install-test
+	$(BIN)/ruff check eventlab tests benchmarks
+	$(BIN)/mypy
+	TZ=UTC $(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(STORE) test-artifacts .pytest_cache .mypy_cache .ruff_cache

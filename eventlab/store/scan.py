@@ -1,0 +1,144 @@
+"""Turning scan filters into a pruned Polars LazyFrame over the committed files.
+
+Pruning happens twice: the commit log's per-file statistics (stream type, month, position and
+occurred_at ranges) choose which files are read at all; the remaining row filter is pushed into
+the Parquet reader, where row-group statistics skip more (files are sorted by stream_id).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from eventlab.envelope import ENVELOPE, ENVELOPE_COLUMNS
+from eventlab.errors import ValidationError
+from eventlab.store.layout import HIVE_SCHEMA
+from eventlab.store.log import DataFile, LogState
+from eventlab.timeutil import PointInTime, to_utc
+
+
+def _names(value: Sequence[str] | str | None, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    try:
+        return tuple(str(v) for v in value)
+    except TypeError:
+        raise ValidationError(f"{what} must be a string or a list of strings.") from None
+
+
+def _earliest(*values: datetime | None) -> datetime | None:
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
+
+
+def _lowest(*values: int | None) -> int | None:
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
+
+
+@dataclass(frozen=True)
+class ScanFilter:
+    """Normalised scan filters; all bounds inclusive, datetimes aware UTC."""
+
+    stream_types: tuple[str, ...] | None = None
+    stream_ids: tuple[str, ...] | None = None
+    event_types: tuple[str, ...] | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    position_from: int | None = None
+    position_to: int | None = None
+    known_at: datetime | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        stream_types: Sequence[str] | str | None = None,
+        stream_ids: Sequence[str] | str | None = None,
+        event_types: Sequence[str] | str | None = None,
+        occurred_from: PointInTime | None = None,
+        occurred_to: PointInTime | None = None,
+        position_from: int | None = None,
+        position_to: int | None = None,
+        at: PointInTime | None = None,
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
+    ) -> ScanFilter:
+        def utc(value: PointInTime | None, name: str) -> datetime | None:
+            return None if value is None else to_utc(value, name=name)
+
+        return cls(
+            stream_types=_names(stream_types, "stream_types"),
+            stream_ids=_names(stream_ids, "stream_ids"),
+            event_types=_names(event_types, "event_types"),
+            occurred_from=utc(occurred_from, "occurred_from"),
+            occurred_to=_earliest(utc(occurred_to, "occurred_to"), utc(at, "at")),
+            position_from=position_from,
+            position_to=_lowest(position_to, at_position),
+            known_at=utc(known_at, "known_at"),
+        )
+
+    def keeps(self, data_file: DataFile) -> bool:
+        """False when the log's statistics prove the file holds no matching event."""
+        if self.stream_types is not None and data_file.stream_type not in self.stream_types:
+            return False
+        if self.position_from is not None and data_file.max_position < self.position_from:
+            return False
+        if self.position_to is not None and data_file.min_position > self.position_to:
+            return False
+        if self.occurred_from is not None and (
+            datetime.fromisoformat(data_file.max_occurred_at) < self.occurred_from
+        ):
+            return False
+        return self.occurred_to is None or (
+            datetime.fromisoformat(data_file.min_occurred_at) <= self.occurred_to
+        )
+
+    def predicate(self) -> pl.Expr | None:
+        conditions: list[pl.Expr] = []
+        if self.stream_ids is not None:
+            conditions.append(pl.col("stream_id").is_in(list(self.stream_ids)))
+        if self.event_types is not None:
+            conditions.append(pl.col("event_type").is_in(list(self.event_types)))
+        if self.occurred_from is not None:
+            conditions.append(pl.col("occurred_at") >= self.occurred_from)
+        if self.occurred_to is not None:
+            conditions.append(pl.col("occurred_at") <= self.occurred_to)
+        if self.position_from is not None:
+            conditions.append(pl.col("position") >= self.position_from)
+        if self.position_to is not None:
+            conditions.append(pl.col("position") <= self.position_to)
+        return pl.all_horizontal(conditions) if conditions else None
+
+
+def known_position(state: LogState, known_at: datetime) -> int:
+    """The last position committed at or before ``known_at`` (recorded_at is monotonic)."""
+    times = [t for t, _ in state.marks]
+    index = bisect.bisect_right(times, known_at)
+    return state.marks[index - 1][1] if index else 0
+
+
+def build_scan(root: Path, state: LogState, wanted: ScanFilter) -> pl.LazyFrame:
+    if wanted.known_at is not None:
+        bound = known_position(state, wanted.known_at)
+        wanted = ScanFilter(**{**wanted.__dict__, "position_to": _lowest(wanted.position_to, bound)})
+    payload = state.columns_of(wanted.stream_types)
+    schema = {c: ENVELOPE[c] for c in ENVELOPE_COLUMNS} | {c: state.schema[c] for c in payload}
+    files = [root / f.path for f in sorted(state.files.values(), key=lambda f: f.path)
+             if wanted.keeps(f)]
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    in_files = {k: v for k, v in schema.items() if k != "stream_type"}
+    frame = pl.scan_parquet(
+        files, schema=in_files, hive_partitioning=True, hive_schema=HIVE_SCHEMA,
+        missing_columns="insert", extra_columns="ignore",
+    ).select(list(schema))
+    condition = wanted.predicate()
+    return frame if condition is None else frame.filter(condition)

@@ -1,0 +1,47 @@
+"""Shared fixtures: real stores in temp folders, real datasets from ../shared/datasets."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eventlab import EventStore
+
+os.environ.setdefault("TZ", "UTC")
+os.environ.setdefault("EVENTLAB_PROGRESS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("EVENTLAB_DATASETS", ROOT.parent / "shared" / "datasets"))
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
+
+def dataset(name: str) -> Path:
+    """A real log from ../shared/datasets, or the bundled copy in data/; skip if neither."""
+    for folder in (DATASETS, ROOT / "data"):
+        if (folder / name).exists():
+            return folder / name
+    pytest.skip(f"dataset {name} not found in {DATASETS} or data/")
+
+
+def events(
+    stream_ids: list[str], event_type: str = "Deposited", stream_type: str = "account",
+    start: datetime = T0, **payload: list[object],
+) -> pl.DataFrame:
+    """A small batch: one event per entry of stream_ids, one minute apart."""
+    n = len(stream_ids)
+    return pl.DataFrame({
+        "stream_type": [stream_type] * n,
+        "stream_id": stream_ids,
+        "event_type": [event_type] * n,
+        "occurred_at": [start + timedelta(minutes=i) for i in range(n)],
+        **payload,
+    })
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EventStore:
+    return EventStore.create(tmp_path / "store")
