@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $@
 
 install: $(VENV)/.installed
@@ -37,6 +37,7 @@ test: install-test
 	TZ=UTC $(BIN)/python -m pytest
 
 bench: install-test
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
