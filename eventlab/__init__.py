@@ -15,6 +15,19 @@ from eventlab.errors import (
     StoreNotFoundError,
     ValidationError,
 )
+from eventlab import reducers
+from eventlab.projections import (
+    Changes,
+    Diff,
+    Projection,
+    ProjectionView,
+    PythonFold,
+    ReadModel,
+    Upcaster,
+    diff_frames,
+    load_projection,
+    load_projections,
+)
 from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, EventStore, StoreInfo
 
 __version__ = "0.1.0"
@@ -24,17 +37,28 @@ __all__ = [
     "NO_STREAM",
     "STREAM_EXISTS",
     "AppendResult",
+    "Changes",
     "ConcurrencyError",
     "CorruptStoreError",
+    "Diff",
     "EventStore",
     "EventlabError",
     "ImportFormatError",
     "LockTimeoutError",
     "OptionalDependencyError",
+    "Projection",
+    "ProjectionView",
+    "PythonFold",
+    "ReadModel",
     "SchemaError",
     "StoreExistsError",
     "StoreInfo",
     "StoreNotFoundError",
+    "Upcaster",
     "ValidationError",
     "__version__",
+    "diff_frames",
+    "load_projection",
+    "load_projections",
+    "reducers",
 ]

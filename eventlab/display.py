@@ -46,11 +46,17 @@ def top_counts(counts: dict[str, int], limit: int = 8) -> str:
 
 def info_html(info: StoreInfo) -> str:
     rows = [
-        ("path", info.path), ("events", info.events), ("streams", info.streams),
-        ("stream types", len(info.stream_types)), ("event types", len(info.event_types)),
-        ("first occurred", info.first_occurred_at), ("last occurred", info.last_occurred_at),
-        ("last recorded", info.last_recorded_at), ("files", info.files),
-        ("size", f"{info.bytes / 1e6:,.1f} MB"), ("commits", info.commits),
+        ("path", info.path),
+        ("events", info.events),
+        ("streams", info.streams),
+        ("stream types", len(info.stream_types)),
+        ("event types", len(info.event_types)),
+        ("first occurred", info.first_occurred_at),
+        ("last occurred", info.last_occurred_at),
+        ("last recorded", info.last_recorded_at),
+        ("files", info.files),
+        ("size", f"{info.bytes / 1e6:,.1f} MB"),
+        ("commits", info.commits),
     ]
     types = f"<div><i>event types:</i> {top_counts(info.event_types)}</div>"
     return card("eventlab store", table(rows) + types)
@@ -62,10 +68,79 @@ def store_html(store: EventStore) -> str:
 
 def append_result_html(result: AppendResult) -> str:
     rows = [
-        ("commit", result.commit), ("appended", result.appended),
-        ("skipped (already stored)", result.skipped), ("streams", result.streams),
-        ("positions", f"{result.first_position}–{result.last_position}"
-         if result.appended else None),
-        ("recorded at", result.recorded_at), ("files", result.files),
+        ("commit", result.commit),
+        ("appended", result.appended),
+        ("skipped (already stored)", result.skipped),
+        ("streams", result.streams),
+        (
+            "positions",
+            f"{result.first_position}–{result.last_position}" if result.appended else None,
+        ),
+        ("recorded at", result.recorded_at),
+        ("files", result.files),
     ]
     return card("append", table(rows))
+
+
+def frame_html(frame: Any, rows: int = 10) -> str:
+    """A small HTML table of the first rows of a Polars frame."""
+    head = frame.head(rows)
+    header = "".join(f"<th>{escape(str(c))}</th>" for c in head.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in head.iter_rows()
+    )
+    more = f"<div><i>… {frame.height - rows:,} more rows</i></div>" if frame.height > rows else ""
+    return f"<table><tr>{header}</tr>{body}</table>{more}"
+
+
+def diff_html(diff: Any) -> str:
+    counts = table(
+        [
+            ("only in A", diff.only_in_a.height),
+            ("only in B", diff.only_in_b.height),
+            ("changed", diff.changed.height),
+        ]
+    )
+    per_column = table(
+        (r["column"], r["mismatches"])
+        for r in diff.mismatches.iter_rows(named=True)
+        if r["mismatches"]
+    )
+    body = counts + (f"<div><i>mismatches per column</i>{per_column}</div>" if per_column else "")
+    if diff.changed.height:
+        body += frame_html(diff.changed, 5)
+    return card("read models are equal" if diff.equal else "read models differ", body)
+
+
+def changes_html(changes: Any) -> str:
+    title = f"changes on {changes.axis}: {fmt(changes.start)} → {fmt(changes.end)}"
+    counts = table(changes.summary().items())
+    detail = frame_html(changes.long(), 10) if changes.changed.height else ""
+    return card(title, counts + detail)
+
+
+def read_model_html(model: Any) -> str:
+    rows = [
+        ("path", str(model.path)),
+        ("projection", model.projection),
+        ("rows", model.rows),
+        ("events folded", model.event_count),
+        ("high-water position", model.high_water_position),
+        ("built at", model.built_at),
+        ("spec hash", model.spec_hash[:16]),
+    ]
+    return card("read model", table(rows))
+
+
+def projection_html(view: Any) -> str:
+    projection = view.projection
+    fields = getattr(projection, "fields", {})
+    rows = [
+        ("name", projection.name),
+        ("key", ", ".join(projection.key)),
+        ("stream types", ", ".join(projection.stream_types or ["*"])),
+        ("fields", ", ".join(f"{n} ({r.kind})" for n, r in fields.items()) or "python fold"),
+        ("store", str(view.store.root)),
+        ("store head", view.store.head),
+    ]
+    return card("projection", table(rows))

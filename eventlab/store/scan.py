@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -55,6 +55,9 @@ class ScanFilter:
     position_from: int | None = None
     position_to: int | None = None
     known_at: datetime | None = None
+    #: (T, P): leave out events with occurred_at <= T (any time when T is None) and position <= P,
+    #: i.e. what a snapshot taken at valid time T and position P already covers
+    covered: tuple[datetime | None, int] | None = None
 
     @classmethod
     def build(
@@ -70,6 +73,7 @@ class ScanFilter:
         at: PointInTime | None = None,
         known_at: PointInTime | None = None,
         at_position: int | None = None,
+        covered: tuple[datetime | None, int] | None = None,
     ) -> ScanFilter:
         def utc(value: PointInTime | None, name: str) -> datetime | None:
             return None if value is None else to_utc(value, name=name)
@@ -83,6 +87,7 @@ class ScanFilter:
             position_from=position_from,
             position_to=_lowest(position_to, at_position),
             known_at=utc(known_at, "known_at"),
+            covered=covered,
         )
 
     def keeps(self, data_file: DataFile) -> bool:
@@ -97,9 +102,18 @@ class ScanFilter:
             datetime.fromisoformat(data_file.max_occurred_at) < self.occurred_from
         ):
             return False
+        if self.covered is not None and self._covers(data_file):
+            return False
         return self.occurred_to is None or (
             datetime.fromisoformat(data_file.min_occurred_at) <= self.occurred_to
         )
+
+    def _covers(self, data_file: DataFile) -> bool:
+        assert self.covered is not None
+        until, position = self.covered
+        if data_file.max_position > position:
+            return False
+        return until is None or datetime.fromisoformat(data_file.max_occurred_at) <= until
 
     def predicate(self) -> pl.Expr | None:
         conditions: list[pl.Expr] = []
@@ -115,6 +129,12 @@ class ScanFilter:
             conditions.append(pl.col("position") >= self.position_from)
         if self.position_to is not None:
             conditions.append(pl.col("position") <= self.position_to)
+        if self.covered is not None:
+            until, position = self.covered
+            inside = pl.col("position") <= position
+            if until is not None:
+                inside = inside & (pl.col("occurred_at") <= until)
+            conditions.append(~inside)
         return pl.all_horizontal(conditions) if conditions else None
 
 
@@ -125,20 +145,66 @@ def known_position(state: LogState, known_at: datetime) -> int:
     return state.marks[index - 1][1] if index else 0
 
 
-def build_scan(root: Path, state: LogState, wanted: ScanFilter) -> pl.LazyFrame:
-    if wanted.known_at is not None:
-        bound = known_position(state, wanted.known_at)
-        wanted = ScanFilter(**{**wanted.__dict__, "position_to": _lowest(wanted.position_to, bound)})
+def _resolve(state: LogState, wanted: ScanFilter) -> ScanFilter:
+    """Turn known_at into a position bound (exact: recorded_at grows with position)."""
+    if wanted.known_at is None:
+        return wanted
+    bound = known_position(state, wanted.known_at)
+    return replace(wanted, position_to=_lowest(wanted.position_to, bound))
+
+
+def _schema(state: LogState, wanted: ScanFilter) -> dict[str, pl.DataType]:
     payload = state.columns_of(wanted.stream_types)
-    schema = {c: ENVELOPE[c] for c in ENVELOPE_COLUMNS} | {c: state.schema[c] for c in payload}
-    files = [root / f.path for f in sorted(state.files.values(), key=lambda f: f.path)
-             if wanted.keeps(f)]
-    if not files:
-        return pl.LazyFrame(schema=schema)
+    return {c: ENVELOPE[c] for c in ENVELOPE_COLUMNS} | {c: state.schema[c] for c in payload}
+
+
+def _scan_files(
+    files: list[Path], schema: dict[str, pl.DataType], wanted: ScanFilter
+) -> pl.LazyFrame:
     in_files = {k: v for k, v in schema.items() if k != "stream_type"}
     frame = pl.scan_parquet(
-        files, schema=in_files, hive_partitioning=True, hive_schema=HIVE_SCHEMA,
-        missing_columns="insert", extra_columns="ignore",
+        files,
+        schema=in_files,
+        hive_partitioning=True,
+        hive_schema=HIVE_SCHEMA,
+        missing_columns="insert",
+        extra_columns="ignore",
     ).select(list(schema))
     condition = wanted.predicate()
     return frame if condition is None else frame.filter(condition)
+
+
+def kept_files(state: LogState, wanted: ScanFilter) -> list[DataFile]:
+    """Files that may hold matching events, in commit order."""
+    return sorted(
+        (f for f in state.files.values() if wanted.keeps(f)), key=lambda f: (f.min_position, f.path)
+    )
+
+
+def build_scan(root: Path, state: LogState, wanted: ScanFilter) -> pl.LazyFrame:
+    wanted = _resolve(state, wanted)
+    schema = _schema(state, wanted)
+    files = [root / f.path for f in kept_files(state, wanted)]
+    if not files:
+        return pl.LazyFrame(schema=schema)
+    return _scan_files(files, schema, wanted)
+
+
+def build_partition_scans(
+    root: Path, state: LogState, wanted: ScanFilter
+) -> tuple[list[pl.LazyFrame], int]:
+    """One LazyFrame per partition (its files in commit order) and the rows of kept files.
+
+    Files are sorted by (stream_id, version) and commits follow each other in position order, so
+    inside each returned frame every stream's rows come in position order.
+    """
+    wanted = _resolve(state, wanted)
+    schema = _schema(state, wanted)
+    groups: dict[tuple[str, str], list[DataFile]] = {}
+    for data_file in kept_files(state, wanted):
+        groups.setdefault((data_file.stream_type, data_file.month), []).append(data_file)
+    frames = [
+        _scan_files([root / f.path for f in files], schema, wanted)
+        for _, files in sorted(groups.items())
+    ]
+    return frames, sum(f.rows for files in groups.values() for f in files)

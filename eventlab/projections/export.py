@@ -1,0 +1,218 @@
+"""Exporting a projection's read model as Parquet, incrementally, with lineage any engine reads.
+
+``export(store, projection, "exports/")`` writes ``exports/<name>.parquet`` (or, with
+``partition_by``, a Hive folder ``exports/<name>/``) whose Parquet key-value metadata holds the
+lineage: ``eventlab.projection``, ``eventlab.spec_hash``, ``eventlab.high_water_position`` (last
+position folded), ``eventlab.event_count``, ``eventlab.version`` and ``eventlab.built_at``.
+Beside it, ``exports/_eventlab/<name>.state.parquet`` keeps the mergeable partial state.
+
+A second export folds only events after the high-water mark and merges; a changed spec (or a
+state file that does not match the read model) rebuilds from scratch. The read model is replaced
+atomically (``os.replace``; a folder swap for partitioned exports), so an interrupted export
+leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from eventlab.errors import ValidationError
+from eventlab.projections.fold import finalize, fold_store, merge_states
+from eventlab.projections.spec import Projection
+
+if TYPE_CHECKING:
+    from eventlab.store.eventstore import EventStore
+
+PREFIX = "eventlab."
+STATE_DIR = "_eventlab"
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """An exported read model and its lineage (read from the Parquet metadata)."""
+
+    path: Path
+    projection: str
+    spec_hash: str
+    high_water_position: int
+    event_count: int
+    version: str
+    built_at: str
+    rows: int
+
+    @classmethod
+    def open(cls, path: str | Path) -> ReadModel:
+        target = Path(path)
+        meta = _lineage(target)
+        if meta is None:
+            raise ValidationError(f"{target} is not an eventlab export (no lineage metadata).")
+        return cls(
+            path=target,
+            projection=meta["projection"],
+            spec_hash=meta["spec_hash"],
+            high_water_position=int(meta["high_water_position"]),
+            event_count=int(meta["event_count"]),
+            version=meta["version"],
+            built_at=meta["built_at"],
+            rows=int(meta.get("rows", 0)),
+        )
+
+    def read(self) -> pl.DataFrame:
+        return pl.read_parquet(self.path, hive_partitioning=self.path.is_dir())
+
+    def lag(self, store: EventStore) -> int:
+        """Events committed to the store after this read model's high-water mark."""
+        return max(0, store.head - self.high_water_position)
+
+    def _repr_html_(self) -> str:
+        from eventlab.display import read_model_html
+
+        return read_model_html(self)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    read_model: ReadModel
+    mode: str  # "full", "incremental" or "up-to-date"
+    events_folded: int
+    seconds: float
+
+
+def _lineage(target: Path) -> dict[str, str] | None:
+    files = sorted(target.rglob("*.parquet")) if target.is_dir() else [target]
+    if not files or not files[0].exists():
+        return None
+    raw = pq.read_metadata(files[0]).metadata or {}
+    meta = {k.decode(): v.decode() for k, v in raw.items() if k.decode().startswith(PREFIX)}
+    return {k[len(PREFIX) :]: v for k, v in meta.items()} or None
+
+
+def target_path(out: Path, projection: Projection, partition_by: list[str] | None) -> Path:
+    return out / (projection.name if partition_by else f"{projection.name}.parquet")
+
+
+def _state_path(out: Path, projection: Projection) -> Path:
+    return out / STATE_DIR / f"{projection.name}.state.parquet"
+
+
+def _previous(out: Path, target: Path, projection: Projection) -> pl.DataFrame | None:
+    """The stored partial state, when it matches the read model and the spec."""
+    _restore_swap(target)
+    lineage, state_file = _lineage(target), _state_path(out, projection)
+    if lineage is None or not state_file.exists():
+        return None
+    state_meta = _lineage(state_file) or {}
+    same = lineage.get("spec_hash") == projection.spec_hash == state_meta.get(
+        "spec_hash"
+    ) and lineage.get("high_water_position") == state_meta.get("high_water_position")
+    return pl.read_parquet(state_file) if same else None
+
+
+def export(
+    store: EventStore,
+    projection: Projection,
+    out: str | Path,
+    *,
+    partition_by: str | list[str] | None = None,
+    full: bool = False,
+    progress: bool | None = None,
+) -> ExportResult:
+    """Write (or update) the read model of ``projection`` under folder ``out``."""
+    started = time.perf_counter()
+    folder, parts = Path(out), [partition_by] if isinstance(partition_by, str) else partition_by
+    target = target_path(folder, projection, parts)
+    previous = None if full else _previous(folder, target, projection)
+    head = store.head
+    if previous is not None:
+        old = ReadModel.open(target)
+        if old.high_water_position == head:
+            return ExportResult(old, "up-to-date", 0, time.perf_counter() - started)
+        window = {"position_from": old.high_water_position + 1, "at_position": head}
+        tail = fold_store(store, projection, progress=progress, **window)
+        state = merge_states([previous, tail], projection).collect()
+        folded, mode, count = _count(store, projection, window), "incremental", old.event_count
+    else:
+        state = fold_store(store, projection, at_position=head, progress=progress)
+        folded, mode, count = _count(store, projection, {"at_position": head}), "full", 0
+    meta = _metadata(projection, head, count + folded, state.height)
+    _write_state(folder, projection, state, meta)
+    _write_model(finalize(state, projection).collect(), target, parts, meta)
+    return ExportResult(ReadModel.open(target), mode, folded, time.perf_counter() - started)
+
+
+def _count(store: EventStore, projection: Projection, window: dict[str, int]) -> int:
+    frame = store.scan(stream_types=projection.stream_types, **window)
+    return int(frame.select(pl.len()).collect().item())
+
+
+def _metadata(projection: Projection, head: int, events: int, rows: int) -> dict[str, str]:
+    from eventlab import __version__
+
+    values = {
+        "projection": projection.name,
+        "spec_hash": projection.spec_hash,
+        "high_water_position": str(head),
+        "event_count": str(events),
+        "version": __version__,
+        "built_at": datetime.now(UTC).isoformat(),
+        "rows": str(rows),
+        "key": json.dumps(list(projection.key)),
+    }
+    return {PREFIX + k: v for k, v in values.items()}
+
+
+def _write_state(
+    out: Path, projection: Projection, state: pl.DataFrame, meta: dict[str, str]
+) -> None:
+    path = _state_path(out, projection)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
+    state.write_parquet(tmp, metadata=meta)
+    os.replace(tmp, path)
+
+
+def _write_model(
+    frame: pl.DataFrame, target: Path, parts: list[str] | None, meta: dict[str, str]
+) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    if not parts:
+        frame.write_parquet(tmp, metadata=meta)
+        os.replace(tmp, target)
+        return
+    missing = [p for p in parts if p not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"partition_by {missing} is not a column of the read model (columns: {frame.columns})."
+        )
+    table = frame.to_arrow()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    pq.write_to_dataset(table, tmp, partition_cols=parts)
+    _swap(tmp, target)
+
+
+def _swap(new: Path, target: Path) -> None:
+    """Replace folder ``target`` by ``new``; a crash in between is undone by _restore_swap."""
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_swap(target: Path) -> None:
+    old = target.with_name(f".{target.name}.old")
+    if old.exists() and not target.exists():
+        os.replace(old, target)

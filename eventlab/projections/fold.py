@@ -1,0 +1,144 @@
+"""The vectorized fold: partial states per chunk of events, merged, then finalized.
+
+``partial_state`` folds any LazyFrame of events into one row of state columns per key;
+``merge_states`` combines partial states of disjoint chunks; ``finalize`` turns state columns into
+field values and adds derived fields. All three are pure functions over LazyFrames.
+
+``fold_store`` runs them over a store: one partial per partition (files of a partition, in commit
+order, keep every stream's rows in position order, so order-sensitive reducers take the cheap
+``last()`` path when the key is the stream), evaluated together with ``pl.collect_all`` and merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import polars as pl
+
+from eventlab.errors import ValidationError
+from eventlab.progress import progress_bar
+from eventlab.projections.spec import Projection
+from eventlab.projections.upcasters import upcast
+
+if TYPE_CHECKING:
+    from eventlab.store.eventstore import EventStore
+
+Engine = Literal["auto", "in-memory", "streaming"]
+ENGINES = ("auto", "in-memory", "streaming")
+PARTS_PER_COLLECT = 8
+
+
+def state_columns(projection: Projection) -> list[str]:
+    return [c for name, r in projection.fields.items() for c in r.state(name)]
+
+
+def prepare(
+    events: pl.LazyFrame, projection: Projection, extra: Sequence[str] = ()
+) -> pl.LazyFrame:
+    """Upcast, filter and select the columns the fold needs (and ``extra`` ones); missing
+    columns read as null."""
+    frame = upcast(events, projection.upcasters)
+    present = set(frame.collect_schema().names())
+    missing = [c for c in projection.columns() if c not in present]
+    if any(k in missing for k in projection.key):
+        raise ValidationError(
+            f"projection {projection.name!r} is keyed by {list(projection.key)} but the events "
+            f"have no column {[k for k in projection.key if k in missing]}; available: "
+            f"{sorted(present)}."
+        )
+    if missing:
+        frame = frame.with_columns(pl.lit(None).alias(c) for c in missing)
+    if projection.where is not None:
+        frame = frame.filter(projection.where.fill_null(False))
+    wanted = projection.columns()
+    return frame.select(*wanted, *(c for c in extra if c not in wanted))
+
+
+def partial_state(
+    events: pl.LazyFrame, projection: Projection, *, ordered: bool = False
+) -> pl.LazyFrame:
+    """One row of state columns per key. ``ordered``: rows of a key come in position order."""
+    aggs = [e for name, r in projection.fields.items() for e in r.partial(name, ordered)]
+    return prepare(events, projection).group_by(list(projection.key)).agg(aggs)
+
+
+def merge_states(
+    states: Sequence[pl.LazyFrame | pl.DataFrame], projection: Projection
+) -> pl.LazyFrame:
+    """Merge partial states of disjoint chunks (any order) into one partial state."""
+    frames = [s.lazy() for s in states]
+    if len(frames) == 1:
+        return frames[0]
+    aggs = [e for name, r in projection.fields.items() for e in r.merge(name)]
+    return pl.concat(frames, how="vertical_relaxed").group_by(list(projection.key)).agg(aggs)
+
+
+def finalize(state: pl.LazyFrame | pl.DataFrame, projection: Projection) -> pl.LazyFrame:
+    """Field values (and derived fields) from a partial state, sorted by key."""
+    values = [r.finalize(name).alias(name) for name, r in projection.fields.items()]
+    out = state.lazy().select(*projection.key, *values)
+    if projection.derived:
+        out = out.with_columns(**projection.derived)
+    return out.sort(list(projection.key))
+
+
+def fold(events: pl.LazyFrame, projection: Projection, *, engine: Engine = "auto") -> pl.DataFrame:
+    """State per key of any event frame (no store needed): the pure, whole-frame fold."""
+    return finalize(partial_state(events, projection).collect(engine=engine), projection).collect()
+
+
+def _collect(frames: list[pl.LazyFrame], engine: Engine, advance: object) -> list[pl.DataFrame]:
+    out: list[pl.DataFrame] = []
+    for start in range(0, len(frames), PARTS_PER_COLLECT):
+        out += pl.collect_all(frames[start : start + PARTS_PER_COLLECT], engine=engine)
+        if callable(advance):
+            advance(min(PARTS_PER_COLLECT, len(frames) - start))
+    return out
+
+
+def fold_parts(
+    parts: Sequence[pl.LazyFrame],
+    projection: Projection,
+    *,
+    engine: Engine = "auto",
+    progress: bool | None = None,
+    rows: int = 0,
+) -> pl.DataFrame:
+    """Partial state of the union of ``parts`` (each a chunk whose rows keep stream order)."""
+    if engine not in ENGINES:
+        raise ValidationError(f"engine must be one of {ENGINES}, got {engine!r}.")
+    if not parts:
+        return empty_state(projection)
+    ordered = projection.stream_keyed
+    partials = [partial_state(p, projection, ordered=ordered) for p in parts]
+    with progress_bar(
+        len(partials), f"folding {projection.name}", _big(progress, rows), unit="partitions"
+    ) as bar:
+        collected = _collect(partials, engine, bar)
+    return merge_states(collected, projection).collect(engine=engine)
+
+
+def _big(progress: bool | None, rows: int) -> bool | None:
+    from eventlab.progress import wanted
+
+    return progress if progress is not None else wanted(rows, None)
+
+
+def empty_state(projection: Projection) -> pl.DataFrame:
+    """A zero-row partial state with the key and state columns (dtypes as far as known)."""
+    key = {k: pl.String for k in projection.key}
+    return pl.DataFrame(schema={**key, **{c: pl.Null for c in state_columns(projection)}})
+
+
+def fold_store(
+    store: EventStore,
+    projection: Projection,
+    *,
+    engine: Engine = "auto",
+    progress: bool | None = None,
+    **window: object,
+) -> pl.DataFrame:
+    """Partial state of ``projection`` over the store's events selected by ``window``."""
+    parts, rows = store.scan_partitions(stream_types=projection.stream_types, **window)
+    return fold_parts(parts, projection, engine=engine, progress=progress, rows=rows)

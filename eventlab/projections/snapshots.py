@@ -1,0 +1,175 @@
+"""Snapshots: materialised *partial* states of a projection at checkpoints.
+
+A snapshot taken at valid time T and position P holds the merged partial state of every event
+with ``occurred_at <= T`` and ``position <= P`` (T may be None: all valid time). A query
+``state(at=T', known_at/at_position -> P')`` can start from any snapshot with ``T <= T'`` and
+``P <= P'``: it folds only the events the snapshot does not cover and merges (reducers are
+mergeable), so the result is identical to a full fold.
+
+Files live in ``STORE/_snapshots/<projection>-<spec hash>/`` with their (T, P) in the name and in
+the Parquet metadata. A changed spec has another hash, so stale snapshots are never used.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from eventlab.errors import ValidationError
+from eventlab.progress import progress_bar
+from eventlab.projections.fold import fold_store, merge_states
+from eventlab.projections.spec import Projection
+from eventlab.timeutil import PointInTime, to_utc
+
+if TYPE_CHECKING:
+    from eventlab.store.eventstore import EventStore
+
+SNAPSHOT_DIR = "_snapshots"
+_ALL = "all"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    at: datetime | None
+    position: int
+
+    def covers(self, at: datetime | None, position: int) -> bool:
+        """True when everything this snapshot holds is part of the query (at, position)."""
+        if self.position > position:
+            return False
+        if self.at is None:
+            return at is None
+        return at is None or self.at <= at
+
+    def load(self) -> pl.DataFrame:
+        return _read(str(self.path), self.path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _read(path: str, mtime: int) -> pl.DataFrame:
+    return pl.read_parquet(path)
+
+
+def folder(store: EventStore, projection: Projection) -> Path:
+    return store.root / SNAPSHOT_DIR / f"{projection.name}-{projection.spec_hash[:16]}"
+
+
+def _name(at: datetime | None, position: int) -> str:
+    stamp = _ALL if at is None else at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"at-{stamp}-p{position:012d}.parquet"
+
+
+def _parse(path: Path) -> Snapshot | None:
+    parts = path.stem.split("-")
+    if len(parts) != 3 or parts[0] != "at" or not parts[2].startswith("p"):
+        return None
+    try:
+        at = (
+            None
+            if parts[1] == _ALL
+            else datetime.strptime(parts[1], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+        )
+        return Snapshot(path, at, int(parts[2][1:]))
+    except ValueError:
+        return None
+
+
+def list_snapshots(store: EventStore, projection: Projection) -> list[Snapshot]:
+    base = folder(store, projection)
+    if not base.exists():
+        return []
+    found = (_parse(p) for p in base.glob("at-*.parquet"))
+    return sorted(
+        (s for s in found if s),
+        key=lambda s: (s.position, s.at or datetime.max.replace(tzinfo=UTC)),
+    )
+
+
+def best_snapshot(
+    store: EventStore, projection: Projection, at: datetime | None, position: int
+) -> Snapshot | None:
+    """The usable snapshot covering most: highest position, then latest valid time."""
+    usable = [s for s in list_snapshots(store, projection) if s.covers(at, position)]
+    return usable[-1] if usable else None
+
+
+def _write(
+    store: EventStore,
+    projection: Projection,
+    state: pl.DataFrame,
+    at: datetime | None,
+    position: int,
+) -> Snapshot:
+    base = folder(store, projection)
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / _name(at, position)
+    tmp = base / f".tmp-{uuid.uuid4().hex}.parquet"
+    meta = {
+        "eventlab.projection": projection.name,
+        "eventlab.spec_hash": projection.spec_hash,
+        "eventlab.at": "" if at is None else at.isoformat(),
+        "eventlab.position": str(position),
+    }
+    state.write_parquet(tmp, metadata=meta)
+    os.replace(tmp, final)
+    return Snapshot(final, at, position)
+
+
+def take_snapshot(
+    store: EventStore,
+    projection: Projection,
+    *,
+    at: PointInTime | None = None,
+    known_at: PointInTime | None = None,
+    at_position: int | None = None,
+) -> Snapshot:
+    """Fold and store the partial state at (at, known_at / at_position); returns the snapshot."""
+    from eventlab.projections.temporal import partial_at, resolve_position
+
+    when = None if at is None else to_utc(at)
+    position = resolve_position(store, known_at=known_at, at_position=at_position)
+    state = partial_at(store, projection, at=when, position=position)
+    return _write(store, projection, state, when, position)
+
+
+def build_snapshots(
+    store: EventStore,
+    projection: Projection,
+    *,
+    every: str = "1mo",
+    progress: bool | None = None,
+) -> list[Snapshot]:
+    """Snapshots at valid-time checkpoints ``every`` apart across the store (at its head).
+
+    Each checkpoint folds only the events since the previous one and merges: about the cost of
+    one full fold in all.
+    """
+    from eventlab.projections.temporal import time_points
+
+    info = (
+        store.scan(stream_types=projection.stream_types)
+        .select(pl.col("occurred_at").min().alias("lo"), pl.col("occurred_at").max().alias("hi"))
+        .collect()
+    )
+    if info["lo"][0] is None:
+        raise ValidationError("the store has no events for this projection; nothing to snapshot.")
+    points = time_points(info["lo"][0], info["hi"][0], every)
+    head, state, previous, out = store.head, None, None, []
+    with progress_bar(len(points), f"snapshots of {projection.name}", progress, "snapshots") as bar:
+        for point in points:
+            covered = (previous, head) if previous is not None else None
+            chunk = fold_store(store, projection, at=point, at_position=head, covered=covered)
+            state = chunk if state is None else merge_states([state, chunk], projection).collect()
+            out.append(_write(store, projection, state, point, head))
+            previous = point
+            if bar:
+                bar(1)
+    return out

@@ -1,0 +1,68 @@
+"""The state of a projection at many points in time, in one vectorized pass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import polars as pl
+
+from eventlab.envelope import UTC_DATETIME
+from eventlab.errors import ValidationError
+from eventlab.projections.fold import prepare
+from eventlab.projections.spec import Projection
+
+
+def _cumulative(events: pl.LazyFrame, projection: Projection, points: pl.Series) -> pl.LazyFrame:
+    """Per (key, bucket): the merged partial state of every event up to that bucket's point."""
+    key = list(projection.key)
+    bucketed = (
+        prepare(events, projection, extra=("occurred_at",))
+        .filter(pl.col("occurred_at") <= points[-1])
+        .with_columns(pl.lit(points).search_sorted(pl.col("occurred_at")).alias("bucket"))
+    )
+    aggs = [e for n, r in projection.fields.items() for e in r.partial(n, ordered=False)]
+    running = [e.over(key) for n, r in projection.fields.items() for e in r.cumulative_merge(n)]
+    per_bucket = bucketed.group_by([*key, "bucket"]).agg(aggs).sort([*key, "bucket"])
+    names = [c for n, r in projection.fields.items() for c in r.state(n)]
+    return per_bucket.with_columns(e.alias(n) for n, e in zip(names, running, strict=True))
+
+
+def timeline_frame(
+    events: pl.LazyFrame,
+    projection: Projection,
+    points: list[datetime],
+    *,
+    metrics: Mapping[str, pl.Expr] | None = None,
+    limit: int = 5_000_000,
+) -> pl.DataFrame:
+    """Tidy states (``at``, key, fields) at ``points``, or ``metrics`` aggregated per point."""
+    key = list(projection.key)
+    if not points:
+        return pl.DataFrame(schema={"at": UTC_DATETIME})
+    series = pl.Series("at", points, dtype=UTC_DATETIME)
+    cumulative = _cumulative(events, projection, series).collect(engine="in-memory")
+    firsts = cumulative.group_by(key).agg(pl.col("bucket").min().alias("first"))
+    size = int((len(points) - firsts["first"].cast(pl.Int64)).sum() or 0)
+    if metrics is None and size > limit:
+        raise ValidationError(
+            f"this timeline has {size:,} (key, point) rows, over the limit of {limit:,}. Hint: "
+            "pass keys=[...], fewer points (a larger every=), or metrics={...} to aggregate."
+        )
+    grid = firsts.select(
+        *key, pl.int_ranges("first", len(points), dtype=pl.UInt32).alias("bucket")
+    ).explode("bucket")
+    states = [c for c in cumulative.columns if c not in (*key, "bucket")]
+    filled = (
+        grid.lazy()
+        .join(cumulative.lazy(), on=[*key, "bucket"], how="left")
+        .sort([*key, "bucket"])
+        .with_columns(pl.col(states).forward_fill().over(key))
+    )
+    values = [r.finalize(n).alias(n) for n, r in projection.fields.items()]
+    out = filled.select(pl.lit(series).gather(pl.col("bucket")).alias("at"), *key, *values)
+    if projection.derived:
+        out = out.with_columns(**projection.derived)
+    if metrics:
+        return out.group_by("at").agg(**metrics).sort("at").collect()
+    return out.sort(["at", *key]).collect()

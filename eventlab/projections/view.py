@@ -1,0 +1,158 @@
+"""``store.project(spec)``: a projection bound to a store, the notebook's entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from eventlab.errors import ValidationError
+from eventlab.projections import temporal
+from eventlab.projections.reference import PythonFold
+from eventlab.projections.spec import Projection, load_projection
+from eventlab.timeutil import PointInTime
+
+if TYPE_CHECKING:
+    from eventlab.projections.diff import Changes
+    from eventlab.projections.export import ExportResult
+    from eventlab.projections.snapshots import Snapshot
+    from eventlab.store.eventstore import EventStore
+
+
+@dataclass(frozen=True)
+class ProjectionView:
+    """A projection over one store. Every method is a pure query; nothing is cached here."""
+
+    store: EventStore
+    projection: Projection | PythonFold
+
+    @classmethod
+    def bind(cls, store: EventStore, projection: Any, name: str | None = None) -> ProjectionView:
+        if isinstance(projection, (Projection, PythonFold)):
+            return cls(store, projection)
+        if isinstance(projection, (str, Path)):
+            if name is None:
+                raise ValidationError("pass name= to choose a projection of the spec file.")
+            return cls(store, load_projection(projection, name))
+        raise ValidationError(
+            f"cannot project {type(projection).__name__}; pass a Projection, a PythonFold, or a "
+            "TOML spec path with name=."
+        )
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def state(
+        self,
+        *,
+        at: PointInTime | None = None,
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
+        **options: Any,
+    ) -> pl.DataFrame:
+        """State of every key at the point (valid time ``at``, transaction time ``known_at``)."""
+        return temporal.state(
+            self.store,
+            self.projection,
+            at=at,
+            known_at=known_at,
+            at_position=at_position,
+            **options,
+        )
+
+    def history(
+        self,
+        *,
+        keys: Sequence[Any] | None = None,
+        at: PointInTime | None = None,
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
+    ) -> pl.DataFrame:
+        """The state of its key after every event (audit trail)."""
+        return temporal.history(
+            self.store,
+            self.projection,
+            keys=keys,
+            at=at,
+            known_at=known_at,
+            at_position=at_position,
+        )
+
+    def timeline(
+        self,
+        *,
+        every: str | None = None,
+        points: Sequence[PointInTime] | None = None,
+        metrics: Mapping[str, pl.Expr] | None = None,
+        **options: Any,
+    ) -> pl.DataFrame:
+        """State at many points (tidy), or ``metrics`` aggregated over keys per point."""
+        return temporal.timeline(
+            self.store, self._mergeable(), every=every, points=points, metrics=metrics, **options
+        )
+
+    def changes(
+        self, start: PointInTime | int, end: PointInTime | int, *, axis: str = "at", **fixed: Any
+    ) -> Changes:
+        """Keys added, removed and changed between two points on ``axis``."""
+        result: Changes = temporal.changes(
+            self.store, self.projection, start, end, axis=axis, **fixed
+        )
+        return result
+
+    def snapshot(
+        self,
+        *,
+        at: PointInTime | None = None,
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
+    ) -> Snapshot:
+        from eventlab.projections.snapshots import take_snapshot
+
+        return take_snapshot(
+            self.store, self._mergeable(), at=at, known_at=known_at, at_position=at_position
+        )
+
+    def build_snapshots(
+        self, *, every: str = "1mo", progress: bool | None = None
+    ) -> list[Snapshot]:
+        from eventlab.projections.snapshots import build_snapshots
+
+        return build_snapshots(self.store, self._mergeable(), every=every, progress=progress)
+
+    def export(
+        self,
+        out: str | Path,
+        *,
+        partition_by: str | list[str] | None = None,
+        full: bool = False,
+        progress: bool | None = None,
+    ) -> ExportResult:
+        from eventlab.projections.export import export
+
+        return export(
+            self.store,
+            self._mergeable(),
+            out,
+            partition_by=partition_by,
+            full=full,
+            progress=progress,
+        )
+
+    def _mergeable(self) -> Projection:
+        if isinstance(self.projection, PythonFold):
+            raise ValidationError(
+                f"{self.projection.name!r} is a PythonFold: it has no mergeable state, so it "
+                "cannot snapshot, export incrementally or build timelines. Express it with "
+                "reducers (eventlab.reducers) to get those."
+            )
+        return self.projection
+
+    def _repr_html_(self) -> str:
+        from eventlab.display import projection_html
+
+        return projection_html(self)
