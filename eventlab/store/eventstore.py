@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +30,16 @@ from eventlab.store.validation import validate_batch
 from eventlab.timeutil import PointInTime, to_utc
 
 if TYPE_CHECKING:
+    from eventlab.projections.view import ProjectionView
+    from eventlab.store.compact import CompactResult
     from eventlab.store.info import StoreInfo
+    from eventlab.store.verify import VerifyReport
 
 Clock = Callable[[], datetime]
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,31 @@ class EventStore:
             position_to=position_to, at=at, known_at=known_at, at_position=at_position,
         )
         return build_scan(self.root, self._state, wanted)
+
+    def scan_partitions(
+        self, *, covered: tuple[datetime | None, int] | None = None, **filters: Any
+    ) -> tuple[list[pl.LazyFrame], int]:
+        """Like :meth:`scan`, as one LazyFrame per partition (stream type, month), plus the
+        number of rows in the files read. Inside each frame a stream's rows are in position
+        order, which lets folds skip per-group sorting. ``covered=(T, P)`` leaves out events a
+        snapshot at valid time T and position P already holds."""
+        from eventlab.store.scan import ScanFilter, build_partition_scans
+
+        wanted = ScanFilter.build(covered=covered, **filters)
+        return build_partition_scans(self.root, self._state, wanted)
+
+    def position_at(self, known_at: PointInTime) -> int:
+        """The last position committed at or before ``known_at`` (transaction time)."""
+        from eventlab.store.scan import known_position
+
+        return known_position(self._state, to_utc(known_at, name="known_at"))
+
+    def project(self, projection: Any, name: str | None = None) -> ProjectionView:
+        """Bind a projection (a Projection, a PythonFold, or a TOML spec path plus ``name``) to
+        this store: ``store.project(spec).state(at=...)``."""
+        from eventlab.projections.view import ProjectionView
+
+        return ProjectionView.bind(self, projection, name)
 
     def info(self) -> StoreInfo:
         from eventlab.store.info import compute_info
@@ -310,3 +338,26 @@ class EventStore:
         now = to_utc(self.clock(), name="clock()")
         last = self._state.recorded_at
         return max(now, datetime.fromisoformat(last)) if last else now
+
+    # ----------------------------------------------------------------- maintenance
+    def compact(
+        self, *, target_rows: int | None = None, progress: bool | None = None
+    ) -> CompactResult:
+        """Merge the small files of each partition; events are proven unchanged (content hash).
+
+        Atomic and crash-safe like ``append``; holds the writer lock. See
+        :mod:`eventlab.store.compact`.
+        """
+        from eventlab.store.compact import DEFAULT_TARGET_ROWS, compact
+
+        rows = DEFAULT_TARGET_ROWS if target_rows is None else target_rows
+        return compact(self, target_rows=rows, progress=progress)
+
+    def verify(self, *, anchor: str | None = None, progress: bool | None = None) -> VerifyReport:
+        """Check files, log hash chain and events for tampering; see :mod:`eventlab.store.verify`.
+
+        ``anchor``: a ``head_hash`` recorded earlier that must still be in the chain.
+        """
+        from eventlab.store.verify import verify_store
+
+        return verify_store(self.root, anchor=anchor, progress=progress)
