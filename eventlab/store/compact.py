@@ -1,0 +1,272 @@
+"""``store.compact()``: merge the small files of each partition without changing any event.
+
+Every append writes one file per (stream type, month) it touches, so a store fed by many small
+batches ends up with many small files. Compaction rewrites the small files of each partition into
+one file (or a few, each at most ``target_rows`` rows) and proves it changed nothing:
+
+1. it checks the SHA-256 of every file it will remove against the log (it never re-seals
+   tampered data: run ``store.verify()``);
+2. it hashes every event of the store (all columns, sorted by position) before, and again with
+   the new files read back from the staging area; different hashes -> nothing is committed;
+3. it commits like an append (staging, intent, publish, log entry of kind ``"compact"`` with
+   ``removed`` = old paths, ``added`` = new files, ``info["content_sha256"]``), under the writer
+   lock, with the same crash points (EVENTLAB_FAULT) and the same recovery.
+
+Old files are deleted only after the commit point. A reader that opened the store before a
+compaction must call ``refresh()`` before scanning again (its file list names removed files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+from polars_hash import CryptographicHashingNameSpace
+
+from eventlab.envelope import ENVELOPE, ENVELOPE_COLUMNS
+from eventlab.errors import CorruptStoreError, ValidationError
+from eventlab.progress import progress_bar
+from eventlab.store.layout import data_file_name, partition_dir
+from eventlab.store.lock import writer_lock
+from eventlab.store.log import Commit, DataFile, LogState
+from eventlab.store.txn import Transaction, fault
+from eventlab.store.writer import file_sha256, write_file
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
+
+    from eventlab.store.eventstore import EventStore
+
+DEFAULT_TARGET_ROWS = 1_000_000
+_CHUNK = 250_000
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    """What one ``compact`` did. ``commit`` is None when there was nothing to merge."""
+
+    commit: int | None
+    partitions: int
+    files_before: int
+    files_after: int
+    files_removed: int
+    files_added: int
+    events_rewritten: int
+    bytes_before: int
+    bytes_after: int
+    content_sha256: str | None
+
+    def _repr_html_(self) -> str:
+        return compact_result_html(self)
+
+
+def compact_result_html(result: CompactResult) -> str:
+    from eventlab.display import card, table
+
+    rows = [
+        ("commit", result.commit), ("partitions rewritten", result.partitions),
+        ("files", f"{result.files_before:,} → {result.files_after:,}"),
+        ("events rewritten", result.events_rewritten),
+        ("size", f"{result.bytes_before / 1e6:,.2f} MB → {result.bytes_after / 1e6:,.2f} MB"),
+        ("content sha256", result.content_sha256),
+    ]
+    title = "compact" if result.commit is not None else "compact: nothing to merge"
+    return card(title, table(rows))
+
+
+# ----------------------------------------------------------------- planning
+def plan(files: Iterable[DataFile], target_rows: int) -> list[list[DataFile]]:
+    """Groups of >= 2 files of one partition to merge, each group at most ``target_rows`` rows.
+
+    Files already at or above the target stay; the others are grouped in position order.
+    """
+    by_partition: dict[tuple[str, str], list[DataFile]] = {}
+    for data_file in files:
+        if data_file.rows < target_rows:
+            key = (data_file.stream_type, data_file.month)
+            by_partition.setdefault(key, []).append(data_file)
+    groups: list[list[DataFile]] = []
+    for key in sorted(by_partition):
+        current: list[DataFile] = []
+        for data_file in sorted(by_partition[key], key=lambda f: (f.min_position, f.path)):
+            if current and sum(f.rows for f in current) + data_file.rows > target_rows:
+                groups.append(current)
+                current = []
+            current.append(data_file)
+        groups.append(current)
+    return [g for g in groups if len(g) > 1]
+
+
+# ----------------------------------------------------------------- content hash
+def _canonical(expr: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
+    """A JSON-encodable form that keeps every distinction (NaN vs null, bytes as hex)."""
+    if dtype.is_float():
+        return expr.cast(pl.String)
+    if dtype == pl.Binary():
+        return expr.bin.encode("hex")
+    if isinstance(dtype, pl.List):
+        return expr.list.eval(_canonical(pl.element(), dtype.inner))
+    return expr
+
+
+def read_events(
+    paths: list[Path], stream_type: str, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """Rows of ``paths`` (one stream type) with exactly ``schema`` (missing columns as nulls)."""
+    in_files = {k: v for k, v in schema.items() if k != "stream_type"}
+    return (
+        pl.scan_parquet(
+            paths, schema=in_files, hive_partitioning=False, missing_columns="insert",
+            extra_columns="ignore",
+        )
+        .with_columns(pl.lit(stream_type, pl.String).alias("stream_type"))
+        .select(list(schema))
+        .collect()
+    )
+
+
+def row_hashes(frame: pl.DataFrame) -> pl.DataFrame:
+    """``position`` and the SHA-256 of the canonical JSON of every row (all columns)."""
+    canonical = [_canonical(pl.col(c), t).alias(c) for c, t in frame.schema.items()]
+    encoded = pl.struct(canonical).struct.json_encode()
+    return frame.select(
+        "position", CryptographicHashingNameSpace(encoded).sha2_256().alias("row_sha256")
+    )
+
+
+def content_sha256(hashes: Iterable[pl.DataFrame]) -> str:
+    """One SHA-256 over the row hashes in position order (one line per event)."""
+    frames = [h for h in hashes if h.height]
+    digest = hashlib.sha256()
+    if not frames:
+        return digest.hexdigest()
+    ordered = pl.concat(frames).sort("position")
+    for chunk in ordered.iter_slices(_CHUNK):
+        digest.update(chunk["row_sha256"].str.join("\n").item().encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def store_schema(state: LogState) -> dict[str, pl.DataType]:
+    """Envelope plus every payload column, in a fixed order (the content hash depends on it)."""
+    payload = sorted(state.schema)
+    return {c: ENVELOPE[c] for c in ENVELOPE_COLUMNS} | {c: state.schema[c] for c in payload}
+
+
+def file_hashes(
+    root: Path,
+    files: Iterable[DataFile],
+    schema: dict[str, pl.DataType],
+    folder: Path | None = None,
+) -> list[pl.DataFrame]:
+    """Row hashes of each file (read from ``folder`` instead of ``root`` when given)."""
+    base = root if folder is None else folder
+    return [row_hashes(read_events([base / f.path], f.stream_type, schema)) for f in files]
+
+
+# ----------------------------------------------------------------- compaction
+def compact(
+    store: EventStore, *, target_rows: int = DEFAULT_TARGET_ROWS, progress: bool | None = None
+) -> CompactResult:
+    """Merge small files per partition; see the module docstring for the guarantees."""
+    if isinstance(target_rows, bool) or not isinstance(target_rows, int) or target_rows < 2:
+        raise ValidationError(
+            f"target_rows={target_rows!r} is not valid; use an int >= 2 (rows per merged file, "
+            f"default {DEFAULT_TARGET_ROWS:,})."
+        )
+    with writer_lock(store.root, timeout=store.lock_timeout):
+        store._recover()
+        return _compact_locked(store, target_rows, progress)
+
+
+def _compact_locked(store: EventStore, target_rows: int, progress: bool | None) -> CompactResult:
+    state = store._state
+    before = list(state.files.values())
+    groups = plan(before, target_rows)
+    size = sum(f.bytes for f in before)
+    if not groups:
+        return CompactResult(None, 0, len(before), len(before), 0, 0, 0, size, size, None)
+    removed = [f for group in groups for f in group]
+    _check_unchanged(store.root, removed)
+    fault("before_stage")
+    commit, txn = state.commit + 1, uuid.uuid4().hex
+    transaction = Transaction(store.root, txn)
+    schema = store_schema(state)
+    gone = {f.path for f in removed}
+    kept = file_hashes(store.root, (f for f in before if f.path not in gone), schema)
+    old = file_hashes(store.root, removed, schema)
+    total = sum(f.rows for f in removed)
+    with progress_bar(total, "compacting", progress) as bar:
+        added = _write_groups(store.root, groups, schema, commit, transaction, bar)
+    fault("after_stage")
+    new = file_hashes(store.root, added, schema, folder=transaction.folder)
+    digest = _same_content(kept + old, kept + new, transaction)
+    entry = Commit(
+        number=commit, kind="compact", txn=txn,
+        recorded_at=store._next_recorded_at().isoformat(), first_position=None,
+        last_position=None, events=0, added=tuple(added),
+        removed=tuple(sorted(gone)),
+        info={"content_sha256": digest, "files_removed": len(gone), "files_added": len(added)},
+        prev_hash=state.head_hash,
+    ).sealed()
+    store._publish(entry, transaction)
+    after = size - sum(f.bytes for f in removed) + sum(f.bytes for f in added)
+    return CompactResult(
+        commit, len({(f.stream_type, f.month) for f in removed}), len(before),
+        len(before) - len(removed) + len(added), len(removed), len(added), total, size, after,
+        digest,
+    )
+
+
+def _check_unchanged(root: Path, files: list[DataFile]) -> None:
+    """Refuse to merge (and so re-seal) files whose bytes differ from what the log recorded."""
+    bad = [f.path for f in files if not (root / f.path).is_file()
+           or file_sha256(root / f.path) != f.sha256]
+    if bad:
+        raise CorruptStoreError(
+            f"{len(bad)} file(s) to compact are missing or differ from the commit log, e.g. "
+            f"{bad[:3]}; nothing was compacted. Run store.verify() (CLI: `eventlab verify STORE`) "
+            "to see every finding."
+        )
+
+
+def _write_groups(
+    root: Path,
+    groups: list[list[DataFile]],
+    schema: dict[str, pl.DataType],
+    commit: int,
+    transaction: Transaction,
+    bar: Callable[[int], None] | None,
+) -> list[DataFile]:
+    added: list[DataFile] = []
+    for index, group in enumerate(groups):
+        stream_type, month = group[0].stream_type, group[0].month
+        present = {c for f in group for c in f.columns}
+        wanted = {c: t for c, t in schema.items() if c in ENVELOPE or c in present}
+        rows = read_events([root / f.path for f in group], stream_type, wanted)
+        name = data_file_name(commit, transaction.txn, index)
+        rel = f"{partition_dir(stream_type, month)}/{name}"
+        added.append(write_file(rows, rel, transaction.staged(rel), stream_type, month))
+        if bar is not None:
+            bar(rows.height)
+    return added
+
+
+def _same_content(
+    before: list[pl.DataFrame], after: list[pl.DataFrame], transaction: Transaction
+) -> str:
+    digest, check = content_sha256(before), content_sha256(after)
+    if digest != check:
+        shutil.rmtree(transaction.folder, ignore_errors=True)
+        raise CorruptStoreError(
+            f"compaction would change the store's events (content sha256 {digest[:12]}… before, "
+            f"{check[:12]}… after); nothing was committed and the staged files were deleted. "
+            "This is a bug in eventlab: please report it with the output of store.verify()."
+        )
+    return digest

@@ -1,0 +1,1 @@
+"""Helpers for the store tests: batch builders and subprocess workers (crash, lock, stress)."""
