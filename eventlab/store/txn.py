@@ -21,7 +21,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventlab.store.layout import TXN_DIR
+from eventlab.store.layout import LOG_DIR, TXN_DIR
 from eventlab.store.log import fsync_dir
 
 FAULT_ENV = "EVENTLAB_FAULT"
@@ -88,6 +88,8 @@ def recover(root: Path, committed: set[str], referenced: set[str]) -> list[str]:
                 if rel not in referenced:
                     (root / rel).unlink(missing_ok=True)
             actions.append(f"rolled back interrupted commit {folder.name}")
+        # a kill inside write_commit leaves its temporary log entry (linked or not): drop it
+        (root / LOG_DIR / f".tmp-{folder.name}.json").unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
     return actions
 
