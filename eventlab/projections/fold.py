@@ -48,7 +48,11 @@ def prepare(
             f"{sorted(present)}."
         )
     if missing:
-        frame = frame.with_columns(pl.lit(None).alias(c) for c in missing)
+        raise ValidationError(
+            f"projection {projection.name!r} reads column(s) {missing} that no event of the "
+            f"selected stream types has; available: {sorted(present)}. Hint: check the spelling, "
+            "or the projection's stream_types."
+        )
     if projection.where is not None:
         frame = frame.filter(projection.where.fill_null(False))
     wanted = projection.columns()
@@ -109,7 +113,7 @@ def fold_parts(
     if engine not in ENGINES:
         raise ValidationError(f"engine must be one of {ENGINES}, got {engine!r}.")
     if not parts:
-        return empty_state(projection)
+        raise ValidationError("fold_parts needs at least one part.")
     ordered = projection.stream_keyed
     partials = [partial_state(p, projection, ordered=ordered) for p in parts]
     with progress_bar(
@@ -125,12 +129,6 @@ def _big(progress: bool | None, rows: int) -> bool | None:
     return progress if progress is not None else wanted(rows, None)
 
 
-def empty_state(projection: Projection) -> pl.DataFrame:
-    """A zero-row partial state with the key and state columns (dtypes as far as known)."""
-    key = {k: pl.String for k in projection.key}
-    return pl.DataFrame(schema={**key, **{c: pl.Null for c in state_columns(projection)}})
-
-
 def fold_store(
     store: EventStore,
     projection: Projection,
@@ -140,5 +138,15 @@ def fold_store(
     **window: object,
 ) -> pl.DataFrame:
     """Partial state of ``projection`` over the store's events selected by ``window``."""
-    parts, rows = store.scan_partitions(stream_types=projection.stream_types, **window)
+    include = projection.source_columns()
+    parts, rows = store.scan_partitions(
+        stream_types=projection.stream_types, include=include, **window
+    )
+    if not parts:  # fold an empty frame of the store's schema: zero rows, right dtypes
+        empty = pl.LazyFrame(
+            schema=store.scan(
+                stream_types=projection.stream_types, include=include
+            ).collect_schema()
+        )
+        return partial_state(empty, projection).collect()
     return fold_parts(parts, projection, engine=engine, progress=progress, rows=rows)

@@ -57,7 +57,7 @@ class Reducer:
     def input(self) -> pl.Expr:
         if self.expr is not None:
             return self.expr
-        return pl.col(self.column) if self.column is not None else pl.lit(1)
+        return pl.col(self.column) if self.column is not None else pl.col(POS)
 
     def mask(self) -> pl.Expr | None:
         parts = [m for m in (_on_expr(self.on), self.where) if m is not None]
@@ -137,9 +137,7 @@ class Count(Reducer):
         return [pl.col(name).sum().cast(pl.Int64)]
 
     def cumulative(self, name: str) -> pl.Expr:
-        mask = self.mask()
-        one = pl.lit(1, pl.Int64) if mask is None else mask.cast(pl.Int64)
-        return one.cum_sum()
+        return self.selected().is_not_null().cast(pl.Int64).cum_sum()
 
     def cumulative_merge(self, name: str) -> list[pl.Expr]:
         return [pl.col(name).cum_sum()]
@@ -148,7 +146,7 @@ class Count(Reducer):
         return 0
 
     def py_step(self, acc: Any, value: Any, position: int) -> Any:
-        return acc + 1
+        return acc + (value is not None)
 
 
 @dataclass(frozen=True)
@@ -375,7 +373,9 @@ class Distinct(Reducer):
         return pl.col(name).list.sort()
 
     def cumulative(self, name: str) -> pl.Expr:
-        return self.selected().cumulative_eval(pl.element().drop_nulls().unique().sort().implode())
+        value = self.selected()
+        sets = value.cumulative_eval(pl.element().drop_nulls().unique().sort().implode())
+        return sets.fill_null(value.head(0).implode())  # before the first value: an empty set
 
     def cumulative_merge(self, name: str) -> list[pl.Expr]:
         union = pl.element().explode().drop_nulls().unique().implode()
@@ -445,8 +445,9 @@ class Custom(Reducer):
 
     def cumulative(self, name: str) -> pl.Expr:
         assert self.agg is not None
-        done = self.agg(pl.element())
-        value = self.selected().cumulative_eval(done)
+        selected = self.selected()
+        value = selected.cumulative_eval(self.agg(pl.element()))
+        value = value.fill_null(self.agg(selected.head(0)))  # before the first non-null input
         return self.final(value) if self.final is not None else value
 
     def cumulative_merge(self, name: str) -> list[pl.Expr]:
@@ -463,6 +464,8 @@ class Custom(Reducer):
         """Oracle: apply the aggregation to all selected values of the key at once."""
         assert self.agg is not None
         values = pl.Series("v", list(acc), strict=False)
+        if values.dtype == pl.Null:
+            values = values.cast(pl.Float64)
         done = self.agg(pl.col("v"))
         if self.final is not None:
             done = self.final(done)

@@ -96,6 +96,14 @@ class Projection:
             needed |= set(self.where.meta.root_names())
         return sorted(needed)
 
+    def source_columns(self) -> list[str]:
+        """Columns to read from the store: what the fold reads plus what upcasters read."""
+        sources = set(self.columns())
+        for upcaster in self.upcasters:
+            sources |= set(upcaster.rename)
+            sources |= {n for e in upcaster.set.values() for n in e.meta.root_names()}
+        return sorted(sources)
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -104,7 +104,10 @@ def _events(
 ) -> pl.LazyFrame:
     stream_keyed = projection.key in (("stream_id",),)
     ids = [str(k) for k in keys] if keys is not None and stream_keyed else None
-    frame = store.scan(stream_types=projection.stream_types, stream_ids=ids, **window)
+    include = projection.source_columns() if isinstance(projection, Projection) else ()
+    frame = store.scan(
+        stream_types=projection.stream_types, stream_ids=ids, include=include, **window
+    )
     if keys is not None and not stream_keyed:
         if len(projection.key) != 1:
             raise ValidationError("keys= filters single-column keys; filter the result instead.")

@@ -153,8 +153,13 @@ def _resolve(state: LogState, wanted: ScanFilter) -> ScanFilter:
     return replace(wanted, position_to=_lowest(wanted.position_to, bound))
 
 
-def _schema(state: LogState, wanted: ScanFilter) -> dict[str, pl.DataType]:
+def _schema(
+    state: LogState, wanted: ScanFilter, include: Sequence[str] = ()
+) -> dict[str, pl.DataType]:
+    """Envelope + payload columns of the selected stream types + ``include`` columns the store
+    knows (they read as typed nulls where a file lacks them)."""
     payload = state.columns_of(wanted.stream_types)
+    payload += [c for c in include if c in state.schema and c not in payload]
     return {c: ENVELOPE[c] for c in ENVELOPE_COLUMNS} | {c: state.schema[c] for c in payload}
 
 
@@ -181,9 +186,11 @@ def kept_files(state: LogState, wanted: ScanFilter) -> list[DataFile]:
     )
 
 
-def build_scan(root: Path, state: LogState, wanted: ScanFilter) -> pl.LazyFrame:
+def build_scan(
+    root: Path, state: LogState, wanted: ScanFilter, include: Sequence[str] = ()
+) -> pl.LazyFrame:
     wanted = _resolve(state, wanted)
-    schema = _schema(state, wanted)
+    schema = _schema(state, wanted, include)
     files = [root / f.path for f in kept_files(state, wanted)]
     if not files:
         return pl.LazyFrame(schema=schema)
@@ -191,7 +198,7 @@ def build_scan(root: Path, state: LogState, wanted: ScanFilter) -> pl.LazyFrame:
 
 
 def build_partition_scans(
-    root: Path, state: LogState, wanted: ScanFilter
+    root: Path, state: LogState, wanted: ScanFilter, include: Sequence[str] = ()
 ) -> tuple[list[pl.LazyFrame], int]:
     """One LazyFrame per partition (its files in commit order) and the rows of kept files.
 
@@ -199,7 +206,7 @@ def build_partition_scans(
     inside each returned frame every stream's rows come in position order.
     """
     wanted = _resolve(state, wanted)
-    schema = _schema(state, wanted)
+    schema = _schema(state, wanted, include)
     groups: dict[tuple[str, str], list[DataFile]] = {}
     for data_file in kept_files(state, wanted):
         groups.setdefault((data_file.stream_type, data_file.month), []).append(data_file)
