@@ -151,12 +151,14 @@ class EventStore:
         at: PointInTime | None = None,
         known_at: PointInTime | None = None,
         at_position: int | None = None,
+        include: Sequence[str] = (),
     ) -> pl.LazyFrame:
         """Committed events as a LazyFrame; filters prune partitions and files before reading.
 
         Windows are inclusive. ``at`` (valid time), ``known_at`` (transaction time) and
         ``at_position`` keep events up to that point. Row order is not guaranteed: sort by
-        ``position`` when order matters.
+        ``position`` when order matters. ``include`` names payload columns to add (as typed
+        nulls) even if the selected stream types never stored them.
         """
         from eventlab.store.scan import ScanFilter, build_scan
 
@@ -165,10 +167,11 @@ class EventStore:
             occurred_from=occurred_from, occurred_to=occurred_to, position_from=position_from,
             position_to=position_to, at=at, known_at=known_at, at_position=at_position,
         )
-        return build_scan(self.root, self._state, wanted)
+        return build_scan(self.root, self._state, wanted, include)
 
     def scan_partitions(
-        self, *, covered: tuple[datetime | None, int] | None = None, **filters: Any
+        self, *, covered: tuple[datetime | None, int] | None = None,
+        include: Sequence[str] = (), **filters: Any,
     ) -> tuple[list[pl.LazyFrame], int]:
         """Like :meth:`scan`, as one LazyFrame per partition (stream type, month), plus the
         number of rows in the files read. Inside each frame a stream's rows are in position
@@ -177,7 +180,7 @@ class EventStore:
         from eventlab.store.scan import ScanFilter, build_partition_scans
 
         wanted = ScanFilter.build(covered=covered, **filters)
-        return build_partition_scans(self.root, self._state, wanted)
+        return build_partition_scans(self.root, self._state, wanted, include)
 
     def position_at(self, known_at: PointInTime) -> int:
         """The last position committed at or before ``known_at`` (transaction time)."""
@@ -298,7 +301,7 @@ class EventStore:
         if "event_id" not in rows.columns or rows["event_id"].null_count() == rows.height:
             return rows, ()
         ids = rows["event_id"].drop_nulls()
-        dupes = ids.filter(ids.is_duplicated()).unique()
+        dupes = B.repeated_ids(ids)
         if dupes.len():
             raise ValidationError(
                 f"event_id must be unique within a batch; {dupes.len()} id(s) repeat, e.g. "
