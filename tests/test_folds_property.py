@@ -8,7 +8,8 @@ fast path with :func:`reference_state` over the same events filtered the same wa
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from eventlab import EventStore, Projection, reducers as r
+from eventlab import EventStore, Projection
+from eventlab import reducers as r
 from eventlab.projections import (
     finalize,
     fold,
@@ -26,7 +28,7 @@ from eventlab.projections import (
 )
 from eventlab.projections.temporal import resolve_position
 
-T0 = datetime(2021, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2021, 1, 1, tzinfo=UTC)
 TYPES = ["Opened", "Deposited", "Withdrawn", "Renamed", "Closed"]
 SETTINGS = settings(
     max_examples=30,
@@ -99,7 +101,7 @@ def logs(draw: st.DrawFn) -> list[pl.DataFrame]:
     frame = pl.DataFrame(rows, schema_overrides={"amount": pl.Float64, "owner": pl.String})
     cuts = sorted(set(draw(st.lists(st.integers(1, n), max_size=3))) - {n})
     bounds = [0, *cuts, n]
-    return [frame.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [frame.slice(a, b - a) for a, b in pairwise(bounds)]
 
 
 def build_store(batches: list[pl.DataFrame]) -> EventStore:
