@@ -61,10 +61,15 @@ _SIMPLE_DTYPES: dict[str, pl.DataType] = {
 }
 
 
+def _inner(dtype: pl.List) -> pl.DataType:
+    inner = dtype.inner
+    return inner() if isinstance(inner, type) else inner
+
+
 def dtype_to_str(dtype: pl.DataType) -> str:
     """Serialise a storable dtype to the short string kept in the commit log."""
     if isinstance(dtype, pl.List):
-        return f"List({dtype_to_str(dtype.inner)})"
+        return f"List({dtype_to_str(_inner(dtype))})"
     for name, known in _SIMPLE_DTYPES.items():
         if dtype == known:
             return name
@@ -98,7 +103,7 @@ def _storable(dtype: pl.DataType) -> pl.DataType:
     if isinstance(dtype, (pl.Categorical, pl.Enum, pl.Null)):
         return pl.String()
     if isinstance(dtype, pl.List):
-        return pl.List(_storable(dtype.inner))
+        return pl.List(_storable(_inner(dtype)))
     return dtype
 
 

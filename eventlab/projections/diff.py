@@ -166,7 +166,7 @@ class Changes:
         fields = rows["field"].unique().to_list()
 
         def pick(suffix: str) -> pl.Expr:
-            texts = [
+            texts: list[pl.Expr] = [
                 pl.when(pl.col("field") == f).then(as_text(f"{f}{suffix}", rows.schema))
                 for f in fields
             ]

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -138,7 +138,9 @@ def export(
         old = ReadModel.open(target)
         if old.high_water_position == head:
             return ExportResult(old, "up-to-date", 0, time.perf_counter() - started)
-        window = {"position_from": old.high_water_position + 1, "at_position": head}
+        window: dict[str, Any] = {
+            "position_from": old.high_water_position + 1, "at_position": head
+        }
         tail = fold_store(store, projection, progress=progress, **window)
         state = merge_states([previous, tail], projection).collect()
         folded, mode, count = _count(store, projection, window), "incremental", old.event_count
@@ -151,7 +153,7 @@ def export(
     return ExportResult(ReadModel.open(target), mode, folded, time.perf_counter() - started)
 
 
-def _count(store: EventStore, projection: Projection, window: dict[str, int]) -> int:
+def _count(store: EventStore, projection: Projection, window: dict[str, Any]) -> int:
     frame = store.scan(stream_types=projection.stream_types, **window)
     return int(frame.select(pl.len()).collect().item())
 

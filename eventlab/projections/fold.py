@@ -12,7 +12,7 @@ order, keep every stream's rows in position order, so order-sensitive reducers t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -135,7 +135,7 @@ def fold_store(
     *,
     engine: Engine = "auto",
     progress: bool | None = None,
-    **window: object,
+    **window: Any,
 ) -> pl.DataFrame:
     """Partial state of ``projection`` over the store's events selected by ``window``."""
     include = projection.source_columns()

@@ -162,10 +162,13 @@ def build_snapshots(
     if info["lo"][0] is None:
         raise ValidationError("the store has no events for this projection; nothing to snapshot.")
     points = time_points(info["lo"][0], info["hi"][0], every)
-    head, state, previous, out = store.head, None, None, []
+    head, state, out = store.head, None, []
+    previous: datetime | None = None
     with progress_bar(len(points), f"snapshots of {projection.name}", progress, "snapshots") as bar:
         for point in points:
-            covered = (previous, head) if previous is not None else None
+            covered: tuple[datetime | None, int] | None = (
+                (previous, head) if previous is not None else None
+            )
             chunk = fold_store(store, projection, at=point, at_position=head, covered=covered)
             state = chunk if state is None else merge_states([state, chunk], projection).collect()
             out.append(_write(store, projection, state, point, head))
