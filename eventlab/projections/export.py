@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from eventlab.errors import ValidationError
 from eventlab.projections.fold import finalize, fold_store, merge_states
 from eventlab.projections.spec import Projection
+from eventlab.store.txn import fault
 
 if TYPE_CHECKING:
     from eventlab.store.eventstore import EventStore
@@ -138,9 +139,7 @@ def export(
         old = ReadModel.open(target)
         if old.high_water_position == head:
             return ExportResult(old, "up-to-date", 0, time.perf_counter() - started)
-        window: dict[str, Any] = {
-            "position_from": old.high_water_position + 1, "at_position": head
-        }
+        window: dict[str, Any] = {"position_from": old.high_water_position + 1, "at_position": head}
         tail = fold_store(store, projection, progress=progress, **window)
         state = merge_states([previous, tail], projection).collect()
         folded, mode, count = _count(store, projection, window), "incremental", old.event_count
@@ -149,6 +148,7 @@ def export(
         folded, mode, count = _count(store, projection, {"at_position": head}), "full", 0
     meta = _metadata(projection, head, count + folded, state.height)
     _write_state(folder, projection, state, meta)
+    fault("export_after_state")
     _write_model(finalize(state, projection).collect(), target, parts, meta)
     return ExportResult(ReadModel.open(target), mode, folded, time.perf_counter() - started)
 
@@ -191,6 +191,7 @@ def _write_model(
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
     if not parts:
         frame.write_parquet(tmp, metadata=meta)
+        fault("export_before_replace")
         os.replace(tmp, target)
         return
     missing = [p for p in parts if p not in frame.columns]
@@ -210,6 +211,7 @@ def _swap(new: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
+    fault("export_mid_swap")
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
 

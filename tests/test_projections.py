@@ -1,0 +1,305 @@
+"""Projection specs, temporal queries, upcasters and diffs: scenarios a user would try."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eventlab import (
+    EventStore,
+    Projection,
+    PythonFold,
+    Upcaster,
+    ValidationError,
+    diff_frames,
+    load_projections,
+)
+from eventlab import reducers as r
+from eventlab.projections.expressions import parse_expression
+
+SPEC = """
+[projections.fines]
+stream_types = ["fine"]
+key = "stream_id"
+[projections.fines.fields]
+events      = { reducer = "count" }
+amount      = { reducer = "sum", column = "amount", on = ["Create Fine", "Add penalty"] }
+paid        = { reducer = "sum", column = "paymentAmount", on = ["Payment"] }
+last_event  = { reducer = "last", column = "event_type" }
+opened_at   = { reducer = "min", column = "occurred_at" }
+status      = { reducer = "status", map = { "Create Fine" = "open", "Payment" = "paid" } }
+kinds       = { reducer = "count_distinct", column = "event_type" }
+[projections.fines.derived]
+outstanding = "amount - paid"
+"""
+D = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def fines(store: EventStore) -> None:
+    store.append(
+        pl.DataFrame(
+            {
+                "stream_type": "fine",
+                "stream_id": ["A", "A", "B", "A", "B"],
+                "event_type": ["Create Fine", "Payment", "Create Fine", "Add penalty", "Payment"],
+                "occurred_at": [
+                    D,
+                    D + timedelta(days=31),
+                    D + timedelta(days=4),
+                    D + timedelta(days=60),
+                    D + timedelta(days=61),
+                ],
+                "amount": [10.0, None, 5.0, 2.0, None],
+                "paymentAmount": [None, 4.0, None, None, 5.0],
+            }
+        )
+    )
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC)
+    return path
+
+
+def test_issue_toml_spec_folds_a_ledger(store: EventStore, spec: Path) -> None:
+    fines(store)
+    state = store.project(spec, name="fines").state()
+    assert state.to_dicts() == [
+        {
+            "stream_id": "A",
+            "events": 3,
+            "amount": 12.0,
+            "paid": 4.0,
+            "last_event": "Add penalty",
+            "opened_at": D,
+            "status": "paid",
+            "kinds": 3,
+            "outstanding": 8.0,
+        },
+        {
+            "stream_id": "B",
+            "events": 2,
+            "amount": 5.0,
+            "paid": 5.0,
+            "last_event": "Payment",
+            "opened_at": D + timedelta(days=4),
+            "status": "paid",
+            "kinds": 2,
+            "outstanding": 0.0,
+        },
+    ]
+    early = store.project(spec, name="fines").state(at=D + timedelta(days=10))
+    assert early["outstanding"].to_list() == [10.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[projections.x]\nkey = 'stream_id'\n", "needs a [projections.x.fields]"),
+        ("[projections.x.fields]\na = { reducer = 'median', column = 'v' }\n", "unknown reducer"),
+        ("[projections.x.fields]\na = { reducer = 'sum' }\n", "needs an input"),
+        ("[projections.x.fields]\na = { reducer = 'count', colour = 'v' }\n", "keys ['colour']"),
+        ("[projections.x.fields]\na = { reducer = 'status' }\n", "needs a mapping"),
+        ("[projections.x.fields]\na = 3\n", "must be a table"),
+        ("nothing = 1\n", "has no [projections.<name>] table"),
+        ("[projections.x\n", "is not valid TOML"),
+    ],
+)
+def test_bad_specs_are_clear_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_projections(path)
+
+
+def test_unknown_projection_and_unknown_column(store: EventStore, spec: Path) -> None:
+    fines(store)
+    with pytest.raises(ValidationError, match=r"defines \['fines'\]"):
+        store.project(spec, name="tickets")
+    typo = Projection("t", fields={"x": r.sum("amout")})
+    with pytest.raises(ValidationError, match="amout"):
+        store.project(typo).state()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "amount.__class__",
+        "[x for x in y]",
+        "lambda: 1",
+        "amount[0]",
+        "open('f')",
+        "x if y else z",
+        "{'a': 1}",
+    ],
+)
+def test_spec_expressions_are_data_never_executed(text: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_expression(text)
+
+
+def test_spec_expressions_translate_to_polars() -> None:
+    frame = pl.DataFrame({"a": [1.0, None, 3.0], "b": [1.0, 2.0, None], "t": ["x", "y", "z"]})
+    out = frame.select(
+        parse_expression("coalesce(a, 0) - b * 2").alias("m"),
+        parse_expression("t in ['x', 'z'] and not is_null(a)").alias("f"),
+        parse_expression("-abs(a) >= -1 or t == 'y'").alias("g"),
+    )
+    assert out.to_dict(as_series=False) == {
+        "m": [-1.0, -4.0, None],
+        "f": [True, False, True],
+        "g": [True, True, False],
+    }
+
+
+def test_backdated_correction_is_seen_only_from_when_it_was_recorded(tmp_path: Path) -> None:
+    """Bitemporal: what did we know on K about T."""
+    now = [datetime(2024, 3, 1, tzinfo=UTC)]
+    store = EventStore.create(tmp_path / "s", clock=lambda: now[0])
+    rows = {"stream_type": "account", "stream_id": "acc-1"}
+    store.append(
+        pl.DataFrame(
+            {
+                **rows,
+                "event_type": ["Opened", "Deposited"],
+                "occurred_at": [D, D + timedelta(days=10)],
+                "amount": [None, 100.0],
+            }
+        )
+    )
+    now[0] = datetime(2024, 6, 1, tzinfo=UTC)  # three months later we learn of a withdrawal...
+    store.append(
+        pl.DataFrame(
+            {
+                **rows,
+                "event_type": ["Withdrawn"],
+                "occurred_at": [D + timedelta(days=5)],
+                "amount": [30.0],
+            }
+        )
+    )
+    balance = Projection(
+        "balance",
+        fields={
+            "balance": r.sum(
+                pl.when(pl.col("event_type") == "Withdrawn")
+                .then(-pl.col("amount"))
+                .otherwise(pl.col("amount"))
+            )
+        },
+    )
+    view = store.project(balance)
+    day20 = D + timedelta(days=20)
+    assert view.state(at=day20, known_at="2024-04-01")["balance"].to_list() == [100.0]
+    assert view.state(at=day20, known_at="2024-07-01")["balance"].to_list() == [70.0]
+    assert view.state(at=D + timedelta(days=7))["balance"].to_list() == [-30.0]
+    learned = view.changes("2024-04-01", "2024-07-01", axis="known_at", at=day20)
+    assert learned.summary() == {"added": 0, "removed": 0, "changed": 1}
+    assert learned.long().row(0) == ("acc-1", "balance", "100.0", "70.0")
+
+
+def test_upcasters_chain_when_reading_and_never_rewrite_files(store: EventStore) -> None:
+    store.append(
+        pl.DataFrame(
+            {
+                "stream_type": "fine",
+                "stream_id": ["A", "B"],
+                "event_type": "Payment",
+                "occurred_at": [D, D],
+                "paymentAmount": [4.0, 6.0],
+            }
+        )
+    )
+    store.append(
+        pl.DataFrame(
+            {
+                "stream_type": "fine",
+                "stream_id": ["A"],
+                "event_type": "Payment",
+                "occurred_at": [D],
+                "schema_version": [3],
+                "amount_cents": [250],
+            }
+        )
+    )
+    before = {f.path: f.sha256 for f in store.files}
+    paid = Projection(
+        "paid",
+        fields={"paid": r.sum("amount_cents")},
+        upcasters=(
+            Upcaster("Payment", 1, rename={"paymentAmount": "amount"}),
+            Upcaster("Payment", 2, set={"amount_cents": (pl.col("amount") * 100).cast(pl.Int64)}),
+        ),
+    )
+    assert store.project(paid).state().to_dicts() == [
+        {"stream_id": "A", "paid": 650},
+        {"stream_id": "B", "paid": 600},
+    ]
+    assert {f.path: f.sha256 for f in store.files} == before
+
+
+def test_python_fold_is_the_escape_hatch(store: EventStore) -> None:
+    fines(store)
+
+    def step(state: dict[str, float], event: dict[str, object]) -> dict[str, float]:
+        amount = event["amount"] or 0.0
+        return {"peak": max(state["peak"], state["now"] + amount), "now": state["now"] + amount}
+
+    peak = PythonFold("peak", init=lambda: {"peak": 0.0, "now": 0.0}, step=step)
+    view = store.project(peak)
+    assert view.state().to_dicts() == [
+        {"stream_id": "A", "peak": 12.0, "now": 12.0},
+        {"stream_id": "B", "peak": 5.0, "now": 5.0},
+    ]
+    assert view.history()["peak"].to_list() == [10.0, 10.0, 5.0, 12.0, 5.0]
+    with pytest.raises(ValidationError, match="PythonFold"):
+        view.export(store.root.parent / "out")
+
+
+def test_timeline_metrics_and_grid_limit(store: EventStore, spec: Path) -> None:
+    fines(store)
+    view = store.project(spec, name="fines")
+    metrics = view.timeline(
+        every="1mo",
+        metrics={
+            "outstanding": pl.col("outstanding").sum(),
+            "open": (pl.col("status") == "open").sum(),
+        },
+    )
+    assert metrics["outstanding"].to_list() == [10.0, 11.0, 13.0, 8.0]
+    assert metrics["open"].to_list() == [1, 1, 1, 0]
+    from eventlab.projections.timeline import timeline_frame
+
+    assert isinstance(view.projection, Projection)
+    events = store.scan(include=view.projection.source_columns())
+    with pytest.raises(ValidationError, match="over the limit"):
+        timeline_frame(events, view.projection, [D, D + timedelta(days=90)], limit=1)
+
+
+def test_diff_against_an_external_csv_read_model(
+    store: EventStore, spec: Path, tmp_path: Path
+) -> None:
+    fines(store)
+    ours = store.project(spec, name="fines").state().select("stream_id", "paid", "status")
+    external = tmp_path / "prod.csv"
+    external.write_text("stream_id,paid,status\nA,4.0,paid\nB,3.0,paid\nC,1.0,open\n")
+    diff = diff_frames(ours, pl.read_csv(external, infer_schema=False), "stream_id")
+    assert diff.summary() == {"only_in_a": 0, "only_in_b": 1, "changed": 1}
+    assert diff.changed.row(0, named=True) == {
+        "stream_id": "B",
+        "changed_columns": ["paid"],
+        "paid_a": 5.0,
+        "paid_b": 3.0,
+        "status_a": "paid",
+        "status_b": "paid",
+    }
+    assert dict(diff.mismatches.iter_rows()) == {"paid": 1, "status": 0}
+    assert "read models differ" in diff._repr_html_()
+    with pytest.raises(ValidationError, match="repeated key"):
+        diff_frames(ours, pl.concat([ours, ours]), "stream_id")
