@@ -115,9 +115,9 @@ def _canonical(expr: pl.Expr, dtype: PolarsDataType) -> pl.Expr:
     return expr
 
 
-def read_events(
+def scan_events(
     paths: list[Path], stream_type: str, schema: dict[str, pl.DataType]
-) -> pl.DataFrame:
+) -> pl.LazyFrame:
     """Rows of ``paths`` (one stream type) with exactly ``schema`` (missing columns as nulls)."""
     in_files = {k: v for k, v in schema.items() if k != "stream_type"}
     return (
@@ -127,17 +127,17 @@ def read_events(
         )
         .with_columns(pl.lit(stream_type, pl.String).alias("stream_type"))
         .select(list(schema))
-        .collect()
     )
 
 
-def row_hashes(frame: pl.DataFrame) -> pl.DataFrame:
+def row_hashes(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     """``position`` and the SHA-256 of the canonical JSON of every row (all columns)."""
-    canonical = [_canonical(pl.col(c), t).alias(c) for c, t in frame.schema.items()]
+    lazy = frame.lazy()
+    canonical = [_canonical(pl.col(c), t).alias(c) for c, t in lazy.collect_schema().items()]
     encoded = pl.struct(canonical).struct.json_encode()
-    return frame.select(
+    return lazy.select(
         "position", CryptographicHashingNameSpace(encoded).sha2_256().alias("row_sha256")
-    )
+    ).collect()
 
 
 def content_sha256(hashes: Iterable[pl.DataFrame]) -> str:
@@ -165,9 +165,12 @@ def file_hashes(
     schema: dict[str, pl.DataType],
     folder: Path | None = None,
 ) -> list[pl.DataFrame]:
-    """Row hashes of each file (read from ``folder`` instead of ``root`` when given)."""
+    """Row hashes of the files, one frame per stream type (read from ``folder`` if given)."""
     base = root if folder is None else folder
-    return [row_hashes(read_events([base / f.path], f.stream_type, schema)) for f in files]
+    by_type: dict[str, list[Path]] = {}
+    for data_file in files:
+        by_type.setdefault(data_file.stream_type, []).append(base / data_file.path)
+    return [row_hashes(scan_events(paths, t, schema)) for t, paths in sorted(by_type.items())]
 
 
 # ----------------------------------------------------------------- compaction
@@ -249,7 +252,7 @@ def _write_groups(
         stream_type, month = group[0].stream_type, group[0].month
         present = {c for f in group for c in f.columns}
         wanted = {c: t for c, t in schema.items() if c in ENVELOPE or c in present}
-        rows = read_events([root / f.path for f in group], stream_type, wanted)
+        rows = scan_events([root / f.path for f in group], stream_type, wanted).collect()
         name = data_file_name(commit, transaction.txn, index)
         rel = f"{partition_dir(stream_type, month)}/{name}"
         added.append(write_file(rows, rel, transaction.staged(rel), stream_type, month))
