@@ -1,0 +1,27 @@
+"""Importers: CSV, JSON Lines and XES event logs -> store batches, quarantine, ImportSummary.
+
+``import_file(store, path)`` reads a file, appends its events in one atomic batch and writes the
+records it could not accept to ``STORE/_quarantine/``. The readers (``read_csv``, ``read_jsonl``,
+``read_xes``) are pure: they return a :class:`Parsed` value and write nothing.
+"""
+
+from eventlab.importers.batch import Parsed
+from eventlab.importers.delimited import read_csv
+from eventlab.importers.importer import import_file, read_file, read_quarantine
+from eventlab.importers.jsonl import read_jsonl
+from eventlab.importers.mapping import ColumnMapping
+from eventlab.importers.summary import ImportSummary, import_summary_html
+from eventlab.importers.xes import read_xes
+
+__all__ = [
+    "ColumnMapping",
+    "ImportSummary",
+    "Parsed",
+    "import_file",
+    "import_summary_html",
+    "read_csv",
+    "read_file",
+    "read_jsonl",
+    "read_quarantine",
+    "read_xes",
+]

@@ -1,0 +1,147 @@
+"""JSON Lines -> Parsed, vectorized.
+
+Each non-blank line must be one JSON object; a line that is not valid JSON, is valid JSON but
+not an object, or is not valid UTF-8 is quarantined with its line number. Top-level keys become
+columns (values read as text, then typed like CSV); nested objects and arrays stay JSON text in
+a String column. The line text is what the deterministic event id is hashed from.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from eventlab.errors import ImportFormatError
+from eventlab.importers.batch import (
+    LINE,
+    ORDER,
+    RECORD,
+    TS,
+    Labels,
+    Parsed,
+    finish,
+    quarantine_frame,
+)
+from eventlab.importers.mapping import (
+    ColumnMapping,
+    check_mapping,
+    default_mapping,
+    payload_names,
+    unique_name,
+)
+from eventlab.importers.source import read_bytes, read_lines, slug, source_stem
+
+_STRING = r'"(?:[^"\\]|\\.)*"'
+#: One innermost JSON container (no container inside, strings skipped) - or a string, kept.
+_INNERMOST = f'({_STRING})|[\\[{{](?:[^\\[\\]{{}}"]|{_STRING})*[\\]}}]'
+_KEY = f"{_STRING}:"
+_MAX_DEPTH = 128
+
+
+def read_jsonl(
+    path: str | Path,
+    *,
+    mapping: ColumnMapping | None = None,
+    stream_type: str | None = None,
+    tz: str = "UTC",
+    prefer: Mapping[str, pl.DataType] | None = None,
+) -> Parsed:
+    """Read a JSON Lines event log (pure: writes nothing); see
+    :func:`eventlab.importers.import_file`. ``prefer`` works as in :func:`read_csv`."""
+    source = str(path)
+    lines = read_lines(read_bytes(path)).filter(pl.col("text").str.strip_chars() != "")
+    checked = _check_lines(lines)
+    good = checked.filter(pl.col("reason").is_null())
+    keys = _top_level_keys(good["compact"])
+    names = _column_names(keys)
+    values = _values(good["text"], keys, names)
+    if mapping is None:
+        mapping = default_mapping(names) if names else ColumnMapping(
+            "stream_id", "event_type", "occurred_at")
+    if good.height:
+        check_mapping(mapping, names)
+    candidates = _candidates(good, values, names, mapping)
+    labels = Labels(f"key {mapping.stream_id!r}", f"key {mapping.event_type!r}",
+                    f"key {mapping.timestamp!r}", f"key {mapping.version!r}")
+    events, bad, duplicates = finish(
+        candidates, source=source, stream_type=stream_type or slug(source_stem(path)),
+        labels=labels, tz=tz, timestamp_format=mapping.timestamp_format, infer_payload=True,
+        prefer=prefer,
+    )
+    rejected = checked.filter(pl.col("reason").is_not_null()).select(
+        pl.col("line").alias("source_line"), "reason", pl.col("text").alias("raw"))
+    bad_rows = bad.select(pl.col(LINE).alias("source_line"), "reason", pl.col(RECORD).alias("raw"))
+    quarantine = quarantine_frame(source, pl.concat([rejected, bad_rows])).sort("source_line")
+    return Parsed(source, "jsonl", events, quarantine, lines.height, duplicates,
+                  mapping.version is not None)
+
+
+def _check_lines(lines: pl.DataFrame) -> pl.DataFrame:
+    """Add ``compact`` (the line re-serialised, null when invalid) and ``reason``."""
+    text = pl.col("text").str.strip_chars()
+    compact = text.str.json_path_match("$")
+    valid = compact.is_not_null() | (text == "null")
+    return lines.with_columns(compact.alias("compact")).with_columns(
+        pl.when(~pl.col("utf8_ok")).then(pl.lit("invalid UTF-8 (bad bytes shown as U+FFFD)"))
+        .when(~valid).then(pl.lit("invalid JSON"))
+        .when(~text.str.starts_with("{")).then(pl.lit("the JSON value is not an object"))
+        .alias("reason")
+    )
+
+
+def _top_level_keys(compact: pl.Series) -> list[str]:
+    """Distinct top-level keys, in order of first appearance (escaped JSON, no quotes)."""
+    inner = compact.str.slice(1, compact.str.len_chars() - 2)
+    nested = inner.str.contains(r"[\[{]")
+    for _ in range(_MAX_DEPTH):
+        if not nested.any():
+            break
+        inner = pl.select(pl.when(nested).then(inner.str.replace_all(_INNERMOST, "${1}"))
+                          .otherwise(inner)).to_series()
+        nested = inner.str.contains(f"^(?:[^\\[{{\"]|{_STRING})*[\\[{{]")
+    else:
+        raise ImportFormatError(f"JSON nested deeper than {_MAX_DEPTH} levels is not supported.")
+    found = inner.str.extract_all(_KEY).explode().drop_nulls().unique(maintain_order=True)
+    return list(dict.fromkeys(json.loads(k[:-1]) for k in found.to_list()))
+
+
+def _column_names(keys: list[str]) -> list[str]:
+    taken: set[str] = set()
+    names = []
+    for index, key in enumerate(keys, start=1):
+        names.append(unique_name(key.strip() or f"column_{index}", taken))
+        taken.add(names[-1])
+    return names
+
+
+def _values(text: pl.Series, keys: list[str], names: list[str]) -> pl.DataFrame:
+    """Every top-level value as text (nested values as JSON text), one column per key."""
+    if not keys:
+        return pl.DataFrame(schema={})
+    body = text.str.strip_chars().str.join("\n").item().encode("utf-8")
+    try:
+        frame = pl.read_ndjson(io.BytesIO(body), schema={k: pl.String for k in keys})
+    except pl.exceptions.PolarsError as exc:
+        raise ImportFormatError(
+            f"JSON Lines could not be read: {str(exc).splitlines()[0]}") from None
+    return frame.rename(dict(zip(keys, names, strict=True)))
+
+
+def _candidates(good: pl.DataFrame, values: pl.DataFrame, names: list[str],
+                mapping: ColumnMapping) -> pl.DataFrame:
+    def column(name: str) -> pl.Expr:
+        return pl.col(name) if name in values.columns else pl.lit(None, pl.String)
+
+    envelope = [column(src).alias(field) for field, src in mapping.columns().items()
+                if field != "timestamp"]
+    payload = [pl.col(src).alias(dst) for src, dst in payload_names(names, mapping).items()]
+    frame = pl.concat([good.select("line", "text"), values], how="horizontal")
+    return frame.select(
+        pl.col("line").cast(pl.Int64).alias(ORDER), pl.col("line").cast(pl.Int64).alias(LINE),
+        pl.col("text").str.strip_chars().alias(RECORD), column(mapping.timestamp).alias(TS),
+        *envelope, *payload,
+    )
