@@ -1,0 +1,277 @@
+"""The CLI as a user drives it: every command, its --help, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eventlab.cli import build_parser, main
+from tests.conftest import ROOT, dataset
+
+SPEC = ROOT / "data" / "fines.toml"
+COMMANDS = [
+    "init",
+    "import",
+    "info",
+    "compact",
+    "verify",
+    "state",
+    "project",
+    "snapshot",
+    "diff",
+    "demo",
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def fines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    store = tmp_path / "fines"
+    code, _, err = run(
+        capsys,
+        "import",
+        str(store),
+        str(dataset("roadtraffic100traces.xes")),
+        "--stream-type",
+        "fine",
+    )
+    assert code == 0, err
+    return store
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in COMMANDS:
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+        assert command in capsys.readouterr().out
+    assert set(COMMANDS) <= set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+
+
+def test_console_script_runs_as_a_subprocess(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "eventlab"
+    assert exe.exists(), "the eventlab console script is not installed in this environment"
+    done = subprocess.run([str(exe), "init", str(tmp_path / "s")], capture_output=True, text=True)
+    assert done.returncode == 0 and "created an empty store" in done.stdout
+    again = subprocess.run([str(exe), "init", str(tmp_path / "s")], capture_output=True, text=True)
+    assert again.returncode == 2
+    assert again.stderr.count("\n") == 1 and again.stderr.startswith("eventlab: error:")
+    assert "Traceback" not in again.stderr
+
+
+def test_import_info_json_and_reimport(fines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "info", str(fines), "--json")
+    info = json.loads(out)
+    assert code == 0
+    assert {
+        "events",
+        "streams",
+        "stream_types",
+        "event_types",
+        "first_occurred_at",
+        "last_occurred_at",
+        "files",
+        "bytes",
+    } <= set(info)
+    assert (info["events"], info["streams"]) == (390, 100)
+    assert info["event_types"]["Create Fine"] == 100
+    code, out, _ = run(
+        capsys,
+        "import",
+        str(fines),
+        str(dataset("roadtraffic100traces.xes")),
+        "--stream-type",
+        "fine",
+    )
+    assert code == 0 and "imported 0 " in out and "duplicates 390" in out
+
+
+def test_csv_import_with_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "tickets.csv"
+    source.write_text(
+        "ticket,what,when,who,prio\nT1,opened,2024-01-01T10:00:00+01:00,ann,1\n"
+        "T1,closed,2024-01-02 09:00:00,bob,\nT2,opened,not a date,cy,2\n"
+    )
+    store = tmp_path / "s"
+    code, out, err = run(
+        capsys,
+        "import",
+        str(store),
+        str(source),
+        "--stream-id",
+        "ticket",
+        "--event-type",
+        "what",
+        "--timestamp",
+        "when",
+        "--actor",
+        "who",
+        "--stream-type",
+        "ticket",
+    )
+    assert code == 0, err
+    assert "read 3 = imported 2 + quarantined 1 + duplicates 0" in out
+    assert "_quarantine" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["import", "{store}", "{missing}"], "does not exist"),
+        (
+            [
+                "import",
+                "{store}",
+                "{csv}",
+                "--stream-id",
+                "nope",
+                "--event-type",
+                "what",
+                "--timestamp",
+                "when",
+            ],
+            "nope",
+        ),
+        (
+            ["import", "{store}", "{csv}", "--stream-id", "ticket"],
+            "needs --stream-id, --event-type",
+        ),
+        (["info", "{missing}"], "not an eventlab store"),
+        (
+            ["state", "{fines}", "--spec", "{spec}", "--projection", "nope", "--out", "{out}"],
+            "defines ['fines']",
+        ),
+        (
+            [
+                "state",
+                "{fines}",
+                "--spec",
+                "{spec}",
+                "--projection",
+                "fines",
+                "--at",
+                "yesterday",
+                "--out",
+                "{out}",
+            ],
+            "not an ISO 8601 timestamp",
+        ),
+        (["diff", "{missing}", "{missing}", "--key", "k"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(
+    fines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text("ticket,what,when\nT1,opened,2024-01-01\n")
+    values = {
+        "store": str(tmp_path / "new"),
+        "missing": str(tmp_path / "missing.xes"),
+        "csv": str(csv),
+        "fines": str(fines),
+        "spec": str(SPEC),
+        "out": str(tmp_path / "o"),
+    }
+    code, _, err = run(capsys, *[a.format(**values) for a in argv])
+    assert code == 2
+    assert err.startswith("eventlab: error:") and err.count("\n") == 1
+    assert message in err
+
+
+def test_state_at_points_and_project_incrementally(
+    fines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "state.parquet"
+    code, text, _ = run(
+        capsys,
+        "state",
+        str(fines),
+        "--spec",
+        str(SPEC),
+        "--projection",
+        "fines",
+        "--at",
+        "2006-01-01",
+        "--out",
+        str(out),
+    )
+    assert code == 0 and "54 keys" in text
+    assert pl.read_parquet(out).height == 54
+    code, _, _ = run(
+        capsys,
+        "state",
+        str(fines),
+        "--spec",
+        str(SPEC),
+        "--projection",
+        "fines",
+        "--at-position",
+        "10",
+        "--known-at",
+        "2100-01-01",
+        "--out",
+        str(out),
+    )
+    assert code == 0 and pl.read_parquet(out)["events"].sum() == 10
+    exports = tmp_path / "exports"
+    code, text, _ = run(capsys, "project", str(fines), "--spec", str(SPEC), "--out", str(exports))
+    assert code == 0 and "fines: full, folded 390 events, 100 rows" in text
+    code, text, _ = run(capsys, "project", str(fines), "--spec", str(SPEC), "--out", str(exports))
+    assert code == 0 and "fines: up-to-date" in text
+
+
+def test_diff_exit_codes(fines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    for path in (a, b):
+        run(
+            capsys,
+            "state",
+            str(fines),
+            "--spec",
+            str(SPEC),
+            "--projection",
+            "fines",
+            "--out",
+            str(path),
+        )
+    assert run(capsys, "diff", str(a), str(b), "--key", "stream_id")[0] == 0
+    frame = pl.read_parquet(b)
+    frame.with_columns(
+        paid=pl.when(pl.col("stream_id") == frame["stream_id"][0])
+        .then(pl.col("paid") + 1)
+        .otherwise("paid")
+    ).write_parquet(b)
+    code, text, _ = run(capsys, "diff", str(a), str(b), "--key", "stream_id")
+    assert code == 1 and "changed: 1" in text and "paid: 1 mismatches" in text
+
+
+def test_compact_and_verify(fines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text, _ = run(capsys, "verify", str(fines))
+    assert code == 0 and text.startswith("ok: 390 events")
+    code, anchor, _ = run(capsys, "verify", str(fines), "--anchor")
+    assert code == 0 and len(anchor.strip()) == 64
+    assert run(capsys, "compact", str(fines))[0] == 0
+    assert run(capsys, "verify", str(fines), "--expect-anchor", anchor.strip())[0] == 0
+    victim = next((fines / "events").rglob("*.parquet"))
+    victim.write_bytes(victim.read_bytes()[:-20] + b"0" * 20)
+    code, text, _ = run(capsys, "verify", str(fines))
+    assert code == 1 and "FAILED" in text and victim.name in text
+
+
+def test_demo_prints_summary_and_where_files_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, text, _ = run(capsys, "demo", str(tmp_path / "demo"))
+    assert code == 0
+    assert "imported 390" in text and str(tmp_path / "demo" / "events") in text
+    assert "74 with money outstanding" in text
