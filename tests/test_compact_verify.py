@@ -113,6 +113,15 @@ def test_content_hash_is_that_of_the_events_before(root: Path) -> None:
     assert C.content_sha256(C.file_hashes(root, store.files, schema)) == digest
 
 
+def test_a_reader_opened_before_compaction_refreshes(root: Path) -> None:
+    reader = EventStore.open(root)
+    before = reader.scan().collect().sort("position")
+    EventStore.open(root).compact()
+    reader.refresh()
+    assert len(reader.files) == 12
+    assert_frame_equal(reader.scan().collect().sort("position"), before)
+
+
 def test_compact_keeps_files_below_the_row_target(tmp_path: Path) -> None:
     store = EventStore.create(tmp_path / "store")
     for _ in range(10):

@@ -89,8 +89,11 @@ def test_killed_append_shows_whole_batch_or_nothing(base: Path, point: str) -> N
         assert txn_actions == ([] if point == "before_stage" else ["rolled"])
     assert folder_count(base) == store.head
 
+    # the client cannot know whether the batch landed: retrying it is safe (idempotent ids)
+    retry = store.append(make_batch("crash", BATCH))
+    assert (retry.appended, retry.skipped) == ((0, BATCH) if stored else (BATCH, 0))
     result = store.append(make_batch("after", 9))
-    assert result.first_position == events.height + 1
+    assert result.first_position == events.height + retry.appended + 1
     assert_consistent(store)
 
 
