@@ -192,38 +192,47 @@ def _compact_locked(store: EventStore, target_rows: int, progress: bool | None) 
     state = store._state
     before = list(state.files.values())
     groups = plan(before, target_rows)
-    size = sum(f.bytes for f in before)
     if not groups:
-        return CompactResult(None, 0, len(before), len(before), 0, 0, 0, size, size, None)
+        return _result(None, before, [], [], None)
     removed = [f for group in groups for f in group]
     _check_unchanged(store.root, removed)
     fault("before_stage")
-    commit, txn = state.commit + 1, uuid.uuid4().hex
-    transaction = Transaction(store.root, txn)
+    transaction = Transaction(store.root, uuid.uuid4().hex)
     schema = store_schema(state)
     gone = {f.path for f in removed}
     kept = file_hashes(store.root, (f for f in before if f.path not in gone), schema)
     old = file_hashes(store.root, removed, schema)
-    total = sum(f.rows for f in removed)
-    with progress_bar(total, "compacting", progress) as bar:
-        added = _write_groups(store.root, groups, schema, commit, transaction, bar)
+    with progress_bar(sum(f.rows for f in removed), "compacting", progress) as bar:
+        added = _write_groups(store.root, groups, schema, state.commit + 1, transaction, bar)
     fault("after_stage")
     new = file_hashes(store.root, added, schema, folder=transaction.folder)
     digest = _same_content(kept + old, kept + new, transaction)
     entry = Commit(
-        number=commit, kind="compact", txn=txn,
+        number=state.commit + 1, kind="compact", txn=transaction.txn,
         recorded_at=store._next_recorded_at().isoformat(), first_position=None,
-        last_position=None, events=0, added=tuple(added),
-        removed=tuple(sorted(gone)),
+        last_position=None, events=0, added=tuple(added), removed=tuple(sorted(gone)),
         info={"content_sha256": digest, "files_removed": len(gone), "files_added": len(added)},
         prev_hash=state.head_hash,
     ).sealed()
     store._publish(entry, transaction)
+    return _result(entry.number, before, removed, added, digest)
+
+
+def _result(
+    commit: int | None,
+    before: list[DataFile],
+    removed: list[DataFile],
+    added: list[DataFile],
+    digest: str | None,
+) -> CompactResult:
+    size = sum(f.bytes for f in before)
     after = size - sum(f.bytes for f in removed) + sum(f.bytes for f in added)
     return CompactResult(
-        commit, len({(f.stream_type, f.month) for f in removed}), len(before),
-        len(before) - len(removed) + len(added), len(removed), len(added), total, size, after,
-        digest,
+        commit=commit, partitions=len({(f.stream_type, f.month) for f in removed}),
+        files_before=len(before), files_after=len(before) - len(removed) + len(added),
+        files_removed=len(removed), files_added=len(added),
+        events_rewritten=sum(f.rows for f in removed), bytes_before=size, bytes_after=after,
+        content_sha256=digest,
     )
 
 
