@@ -159,7 +159,7 @@ def _read_log(root: Path) -> _Log:
         if commit is None:
             continue
         _check_entry(raw, commit, number, prev_hash, where, log)
-        _apply(commit, where, log)
+        _apply(commit, log)
         prev_hash = str(raw.get("hash"))
         log.commits += 1
         log.head_hash = prev_hash
@@ -227,7 +227,7 @@ def _check_counts(commit: Commit, where: str, log: _Log) -> None:
         log.add("commit_inconsistent", where, problem)
 
 
-def _apply(commit: Commit, where: str, log: _Log) -> None:
+def _apply(commit: Commit, log: _Log) -> None:
     for rel in commit.removed:
         log.live.pop(rel, None)
     for data_file in commit.added:
