@@ -17,9 +17,9 @@ from typing import Any
 import polars as pl
 
 from eventlab.errors import EventlabError
+from eventlab.samples import FINES_SPEC, ROAD_FINES
 
 Handler = Callable[[argparse.Namespace], int]
-DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def _out(text: str = "") -> None:
@@ -232,7 +232,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eventlab import EventStore
     from eventlab.importers import import_file
 
-    source, spec = DATA / "roadtraffic100traces.xes", DATA / "fines.toml"
+    source, spec = ROAD_FINES, FINES_SPEC
     if not source.exists():
         raise EventlabError(f"the bundled sample {source} is missing; run from a source checkout.")
     root = Path(args.store)

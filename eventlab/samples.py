@@ -1,0 +1,28 @@
+"""Paths of the sample data bundled in the source checkout's ``data/`` folder.
+
+``ROAD_FINES`` is a 100-case sample of the Italian road-traffic fines log (XES), ``RECEIPT`` the
+receipt-phase log of a Dutch municipality (XES, gzip), ``FINES_SPEC`` eventlab's projection spec
+for the fines log. Origins and licences: ``data/README.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eventlab.errors import EventlabError
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROAD_FINES = DATA / "roadtraffic100traces.xes"
+RECEIPT = DATA / "08_receipt.xes.gz"
+FINES_SPEC = DATA / "fines.toml"
+
+
+def sample(name: str) -> Path:
+    """A bundled file by name; a clear error when eventlab runs outside a source checkout."""
+    path = DATA / name
+    if not path.exists():
+        raise EventlabError(
+            f"sample {name!r} is not at {path}; the samples ship with the source checkout "
+            "(git clone), not with a wheel."
+        )
+    return path
