@@ -133,7 +133,7 @@ def _missing(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).str.strip_chars() == "")
 
 
-def _reasons(frame: pl.DataFrame, labels: Labels) -> pl.Expr:
+def _reasons(frame: pl.DataFrame, labels: Labels, fmt: str | None) -> pl.Expr:
     """The first problem of each row (null when the row is fine)."""
     ts = pl.col(TS)
     preset = pl.col(PRESET) if PRESET in frame.columns else pl.lit(None, pl.String)
@@ -143,8 +143,9 @@ def _reasons(frame: pl.DataFrame, labels: Labels) -> pl.Expr:
         .when(_missing("event_type")).then(pl.lit(f"missing event type ({labels.event_type})"))
         .when(_missing(TS)).then(pl.lit(f"missing timestamp ({labels.timestamp})"))
         .when(pl.col("occurred_at").is_null()).then(pl.format(
-            f"unparseable timestamp ({labels.timestamp}) '{{}}': expected ISO 8601, e.g. "
-            "2012-03-01T10:30:00+01:00, 2012-03-01 10:30:00 or 2012-03-01", ts))
+            f"unparseable timestamp ({labels.timestamp}) '{{}}': " + (
+                f"it does not match timestamp_format {fmt!r}" if fmt else "expected ISO 8601, "
+                "e.g. 2012-03-01T10:30:00+01:00, 2012-03-01 10:30:00 or 2012-03-01"), ts))
         .when(~in_range(pl.col("occurred_at"))).then(pl.format(
             f"timestamp ({labels.timestamp}) '{{}}' is outside the years 1..9999", ts))
         .when(~pl.col("stream_type").str.contains(STREAM_TYPE_PATTERN)).then(pl.format(
@@ -184,7 +185,7 @@ def finish(
     if "version" in rows.columns:
         rows = rows.with_columns(
             pl.col("version").str.strip_chars().str.to_integer(strict=False).alias("__version"))
-    rows = rows.with_columns(_reasons(rows, labels).alias("reason"))
+    rows = rows.with_columns(_reasons(rows, labels, timestamp_format).alias("reason"))
     bad = rows.filter(pl.col("reason").is_not_null()).select(ORDER, LINE, RECORD, "reason")
     good = rows.filter(pl.col("reason").is_null()).drop("reason")
     if "version" in good.columns:

@@ -57,13 +57,11 @@ def read_csv(
             f"separator must be one character other than a quote or line break, got {separator!r}."
         )
     source = str(path)
-    records, broken = _records(read_lines(read_bytes(path)))
+    records = _records(read_lines(read_bytes(path)), separator)
     if records.height == 0:
         raise ImportFormatError(
-            f"{Path(path).name} has no header line" + (
-                f" (a quote opened on line {broken['source_line'][0]} never closes)"
-                if broken.height else " (the file is empty)")
-            + ". Hint: the first line of a CSV file names the columns, e.g. case,activity,time."
+            f"{Path(path).name} is empty: a CSV file needs a header line naming the columns, "
+            "e.g. case,activity,time."
         )
     header, body = records.head(1), records.slice(1)
     names = _header(header, separator, Path(path).name)
@@ -79,44 +77,37 @@ def read_csv(
         prefer=prefer,
     )
     bad_rows = bad.select(pl.col(LINE).alias("source_line"), "reason", pl.col(RECORD).alias("raw"))
-    quarantine = quarantine_frame(source, pl.concat([broken, malformed, bad_rows])).sort(
-        "source_line")
-    return Parsed(source, "csv", events, quarantine, candidates.height + malformed.height
-                  + broken.height, duplicates, mapping.version is not None)
+    quarantine = quarantine_frame(source, pl.concat([malformed, bad_rows])).sort("source_line")
+    return Parsed(source, "csv", events, quarantine, candidates.height + malformed.height,
+                  duplicates, mapping.version is not None)
 
 
-def _records(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Logical records (``line`` = first line, ``text``, ``utf8_ok``) and the lines of a last
-    record whose quoted field never closes (as quarantine rows)."""
+def _records(lines: pl.DataFrame, separator: str) -> pl.DataFrame:
+    """Logical records: ``line`` (first line), ``text``, ``utf8_ok``; blank lines dropped.
+
+    A record continues on the next line while it has an odd number of quotes (inside a quoted
+    field). A multi-line group that is not a valid record - typically a stray quote in a plain
+    field, or a quote that never closes - is split back into its lines, which are then judged
+    one by one, so one bad quote cannot swallow the rest of the file.
+    """
     quotes = pl.col("text").str.count_matches('"', literal=True)
     lines = lines.with_columns(((quotes.cum_sum() - quotes) % 2 == 0).alias("starts"))
     if lines["starts"].all():
-        records = lines.drop("starts").with_columns(pl.concat_list("line").alias("lines"))
-    else:
-        records = lines.group_by(pl.col("starts").cum_sum().alias("rec"), maintain_order=True).agg(
-            pl.col("line").first(), pl.col("text").str.join("\n"), pl.col("utf8_ok").all(),
-            pl.col("line").alias("lines"),
-        ).drop("rec")
-    odd = records["text"].str.count_matches('"', literal=True) % 2 == 1
-    broken = _unclosed(records.filter(odd)) if odd.any() else _no_rows()
-    records = records.filter(~odd & (pl.col("text") != ""))
-    return records.select("line", "text", "utf8_ok"), broken
-
-
-def _unclosed(last: pl.DataFrame) -> pl.DataFrame:
-    start = last["line"][0]
-    exploded = last.select(pl.col("lines"), pl.col("text").str.split("\n")).explode(
-        "lines", "text")
-    return exploded.select(
-        pl.col("lines").alias("source_line"),
-        pl.lit(f"unbalanced quote: the quoted field opened on line {start} never closes").alias(
-            "reason"),
-        pl.col("text").alias("raw"),
+        return lines.filter(pl.col("text") != "").select("line", "text", "utf8_ok")
+    groups = lines.group_by(pl.col("starts").cum_sum().alias("rec"), maintain_order=True).agg(
+        pl.col("line").first(), pl.col("text").str.join("\n"), pl.col("utf8_ok").all(),
+        pl.col("line").alias("lines"), pl.col("text").alias("texts"),
+        pl.col("utf8_ok").alias("oks"),
     )
-
-
-def _no_rows() -> pl.DataFrame:
-    return pl.DataFrame(schema={"source_line": pl.Int64, "reason": pl.String, "raw": pl.String})
+    full, _ = _patterns(separator)
+    text = pl.col("text")
+    suspect = (text.str.count_matches('"', literal=True) % 2 == 1) | (
+        (pl.col("lines").list.len() > 1) & ~text.str.contains(full))
+    whole = groups.filter(~suspect).select("line", "text", "utf8_ok")
+    split = groups.filter(suspect).select(
+        pl.col("lines").alias("line"), pl.col("texts").alias("text"),
+        pl.col("oks").alias("utf8_ok")).explode("line", "text", "utf8_ok")
+    return pl.concat([whole, split]).filter(text != "").sort("line")
 
 
 def _patterns(separator: str) -> tuple[str, str]:
