@@ -425,3 +425,15 @@ def test_report_html_escapes_and_lists_findings() -> None:
     html = report._repr_html_()
     assert "PROBLEMS FOUND" in html and "&lt;script&gt;" in html and "<script>" not in html
     assert report.to_frame().rows() == [("version_gap", "stream a/<script>", "x & y")]
+
+
+def test_cli_verify_reports_a_store_that_open_refuses(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eventlab.cli import main
+
+    assert main(["verify", str(root)]) == 0
+    (root / "_log" / "00000000000000000002.json").unlink()
+    assert main(["verify", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "log_missing: commit 2" in out and "chain_broken" in out
