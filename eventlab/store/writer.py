@@ -9,12 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from eventlab.envelope import ENVELOPE, payload_columns
-from eventlab.store.layout import (
-    ROW_GROUP_SIZE,
-    data_file_name,
-    month_expr,
-    partition_dir,
-)
+from eventlab.store.layout import ROW_GROUP_SIZE, data_file_name, partition_dir
 from eventlab.store.log import DataFile
 
 FILE_ENVELOPE = [c for c in ENVELOPE if c != "stream_type"]
@@ -38,21 +33,72 @@ def write_partitions(
     Files are sorted by (stream_id, version); payload columns that are entirely null in a file
     are left out of it (they read back as nulls).
     """
-    parts = rows.with_columns(month_expr()).partition_by(
-        ["stream_type", "occurred_month"], as_dict=True, maintain_order=True
-    )
+    order, blocks = _partition_order(rows)
     written: list[DataFile] = []
-    for index, ((stream_type, month), part) in enumerate(sorted(parts.items())):
-        rel = f"{partition_dir(str(stream_type), str(month))}/{data_file_name(commit, txn, index)}"
-        written.append(write_file(part, rel, staged(rel), str(stream_type), str(month)))
+    for index, (stream_type, month, offset, length) in enumerate(blocks):
+        rel = f"{partition_dir(stream_type, month)}/{data_file_name(commit, txn, index)}"
+        part = rows[order.slice(offset, length)]
+        written.append(write_file(part, rel, staged(rel), stream_type, month))
         if progress is not None:
-            progress(part.height)
+            progress(length)
     return written
+
+
+def _partition_order(rows: pl.DataFrame) -> tuple[pl.Series, list[tuple[str, str, int, int]]]:
+    """Row numbers of ``rows`` in (UTC month, stream_type, stream_id, batch order) order, and the
+    partitions as contiguous blocks of it: (stream_type, "YYYY-MM", offset, length), listed in
+    (stream_type, month) order.
+
+    The sort key is one integer (month index x number of streams + the stream's lexical rank),
+    so no string sort runs over the whole batch, and only key columns are copied. The sort is
+    stable: each stream's rows stay in batch order, which is version order after
+    ``assign_versions``.
+    """
+    ranks = (
+        rows.select("stream_type", "stream_id").unique(maintain_order=True)
+        .sort("stream_type", "stream_id").with_row_index(_RANK)
+        .with_columns((pl.col("stream_type").rank("dense").cast(pl.Int64) - 1).alias(_TYPE))
+    )
+    types = ranks["stream_type"].unique(maintain_order=True)  # sorted, like ranks
+    year, month = pl.col("occurred_at").dt.year().cast(pl.Int64), pl.col("occurred_at").dt.month()
+    keys = (
+        rows.select("stream_type", "stream_id", (year * 12 + month - 1).alias(_MONTH))
+        .join(ranks, on=["stream_type", "stream_id"], how="left", maintain_order="left")
+    )
+    low = int(keys[_MONTH].min())  # type: ignore[arg-type]
+    key = (pl.col(_MONTH) - low) * ranks.height + pl.col(_RANK).cast(pl.Int64)
+    block = ((pl.col(_MONTH) - low) * types.len() + pl.col(_TYPE)).alias("block")
+    order = keys.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(key, maintain_order=True))
+    runs = keys.group_by(block).len().sort("block")  # key order sorts blocks too
+    starts = runs["len"].cum_sum() - runs["len"]
+    blocks = sorted(
+        (types[b % types.len()], _month_name(low + b // types.len()), start, length)
+        for b, start, length in zip(runs["block"], starts, runs["len"], strict=True)
+    )
+    return order.to_series(), blocks
+
+
+def _month_name(index: int) -> str:
+    """``YYYY-MM`` of a month index year * 12 + month - 1 (as layout.month_expr formats it)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+_RANK, _TYPE, _MONTH = "__stream_rank", "__type_rank", "__month_index"
+
+
+def _sorted_by_stream(table: pl.DataFrame) -> bool:
+    """True when ``table`` is already in (stream_id, version) order (a cheap vectorized check)."""
+    sid, version = pl.col("stream_id"), pl.col("version")
+    previous_sid = sid.shift(1)
+    in_order = (sid > previous_sid) | ((sid == previous_sid) & (version >= version.shift(1)))
+    return bool(table.select(in_order.slice(1).all()).item())
 
 
 def write_file(part: pl.DataFrame, rel: str, path: Path, stream_type: str, month: str) -> DataFile:
     payload = [c for c in payload_columns(part.columns) if part[c].null_count() < part.height]
-    table = part.select(*FILE_ENVELOPE, *payload).sort("stream_id", "version")
+    table = part.select(*FILE_ENVELOPE, *payload)
+    if not _sorted_by_stream(table):
+        table = table.sort("stream_id", "version")
     table.write_parquet(
         path, compression="zstd", statistics=True, row_group_size=ROW_GROUP_SIZE
     )
