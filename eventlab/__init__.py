@@ -3,6 +3,7 @@
 ``import eventlab`` is light: widgets, charts (Altair) and validation (pandera) load on first use.
 """
 
+from eventlab import reducers
 from eventlab.errors import (
     ConcurrencyError,
     CorruptStoreError,
@@ -15,7 +16,6 @@ from eventlab.errors import (
     StoreNotFoundError,
     ValidationError,
 )
-from eventlab import reducers
 from eventlab.projections import (
     Changes,
     Diff,
@@ -29,6 +29,8 @@ from eventlab.projections import (
     load_projections,
 )
 from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, EventStore, StoreInfo
+from eventlab.store.compact import CompactResult
+from eventlab.store.verify import Finding, VerifyReport, verify_store
 
 __version__ = "0.1.0"
 
@@ -38,11 +40,13 @@ __all__ = [
     "STREAM_EXISTS",
     "AppendResult",
     "Changes",
+    "CompactResult",
     "ConcurrencyError",
     "CorruptStoreError",
     "Diff",
     "EventStore",
     "EventlabError",
+    "Finding",
     "ImportFormatError",
     "LockTimeoutError",
     "OptionalDependencyError",
@@ -56,9 +60,11 @@ __all__ = [
     "StoreNotFoundError",
     "Upcaster",
     "ValidationError",
+    "VerifyReport",
     "__version__",
     "diff_frames",
     "load_projection",
     "load_projections",
     "reducers",
+    "verify_store",
 ]

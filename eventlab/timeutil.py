@@ -7,7 +7,7 @@ values, date-only values) into UTC, vectorized.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -56,7 +56,7 @@ def to_utc(value: PointInTime, *, tz: str = "UTC", name: str = "at") -> datetime
             )
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(check_time_zone(tz)))
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def parse_timestamps(expr: pl.Expr, *, tz: str = "UTC") -> pl.Expr:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +16,7 @@ os.environ.setdefault("EVENTLAB_PROGRESS", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("EVENTLAB_DATASETS", ROOT.parent / "shared" / "datasets"))
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def dataset(name: str) -> Path:

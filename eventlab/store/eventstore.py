@@ -162,6 +162,7 @@ class EventStore:
         """
         from eventlab.store.scan import ScanFilter, build_scan
 
+        self.refresh()  # see commits (appends, compactions) made since the last look
         wanted = ScanFilter.build(
             stream_types=stream_types, stream_ids=stream_ids, event_types=event_types,
             occurred_from=occurred_from, occurred_to=occurred_to, position_from=position_from,
@@ -179,6 +180,7 @@ class EventStore:
         snapshot at valid time T and position P already holds."""
         from eventlab.store.scan import ScanFilter, build_partition_scans
 
+        self.refresh()
         wanted = ScanFilter.build(covered=covered, **filters)
         return build_partition_scans(self.root, self._state, wanted, include)
 
