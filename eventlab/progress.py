@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-AUTO_THRESHOLD = 500_000  # rows: below this a job takes well under a second
+AUTO_THRESHOLD = 3_000_000  # rows: below this a job takes about a second or less
 
 
 def wanted(total: int, progress: bool | None) -> bool:

@@ -63,8 +63,21 @@ def partial_state(
     events: pl.LazyFrame, projection: Projection, *, ordered: bool = False
 ) -> pl.LazyFrame:
     """One row of state columns per key. ``ordered``: rows of a key come in position order."""
-    aggs = [e for name, r in projection.fields.items() for e in r.partial(name, ordered)]
-    return prepare(events, projection).group_by(list(projection.key)).agg(aggs)
+    return (
+        with_inputs(prepare(events, projection), projection)
+        .group_by(list(projection.key))
+        .agg(partial_aggs(projection, ordered))
+    )
+
+
+def with_inputs(frame: pl.LazyFrame, projection: Projection) -> pl.LazyFrame:
+    """Add every reducer's row-wise input columns (``<field>__in...``)."""
+    inputs = {k: v for name, r in projection.fields.items() for k, v in r.inputs(name).items()}
+    return frame.with_columns(**inputs) if inputs else frame
+
+
+def partial_aggs(projection: Projection, ordered: bool) -> list[pl.Expr]:
+    return [e for name, r in projection.fields.items() for e in r.partial(name, ordered)]
 
 
 def merge_states(

@@ -1,7 +1,9 @@
 """Reducers: how one field of a projection folds the events of a key into a value.
 
-Every reducer works in three vectorized steps, all plain Polars expressions:
+Every reducer works in vectorized steps, all plain Polars expressions:
 
+* ``inputs``: row-wise input columns, computed with ``with_columns`` before grouping (so the
+  aggregation itself stays a plain ``sum``/``max``/``last``, Polars' fast path);
 * ``partial``: aggregate a chunk of events (inside ``group_by(key).agg``) into *state columns*;
 * ``merge``: aggregate several partial states of the same key into one (also inside ``agg``);
 * ``finalize``: turn state columns into the field's value (inside ``select``).
@@ -80,7 +82,12 @@ class Reducer:
     def state(self, name: str) -> list[str]:
         return [name]
 
+    def inputs(self, name: str) -> dict[str, pl.Expr]:
+        """Row-wise columns the partial aggregates (named ``<field>__in...``)."""
+        return {f"{name}__in": self.selected()}
+
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
+        """Aggregations over ``inputs`` columns; ``ordered``: a key's rows are in position order."""
         raise NotImplementedError
 
     def merge(self, name: str) -> list[pl.Expr]:
@@ -128,9 +135,12 @@ class Count(Reducer):
     kind: ClassVar[str] = "count"
     needs_input: ClassVar[bool] = False
 
-    def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
+    def inputs(self, name: str) -> dict[str, pl.Expr]:
         mask = self.mask()
-        count = pl.len() if mask is None else mask.sum()
+        return {} if mask is None else {f"{name}__in": mask}
+
+    def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
+        count = pl.len() if self.mask() is None else pl.col(f"{name}__in").sum()
         return [count.cast(pl.Int64).alias(name)]
 
     def merge(self, name: str) -> list[pl.Expr]:
@@ -156,7 +166,7 @@ class Sum(Reducer):
     kind: ClassVar[str] = "sum"
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        return [self.selected().sum().alias(name)]
+        return [pl.col(f"{name}__in").sum().alias(name)]
 
     def merge(self, name: str) -> list[pl.Expr]:
         return [pl.col(name).sum()]
@@ -179,7 +189,7 @@ class Min(Reducer):
     kind: ClassVar[str] = "min"
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        return [self.selected().min().alias(name)]
+        return [pl.col(f"{name}__in").min().alias(name)]
 
     def merge(self, name: str) -> list[pl.Expr]:
         return [pl.col(name).min()]
@@ -202,7 +212,7 @@ class Max(Reducer):
     kind: ClassVar[str] = "max"
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        return [self.selected().max().alias(name)]
+        return [pl.col(f"{name}__in").max().alias(name)]
 
     def merge(self, name: str) -> list[pl.Expr]:
         return [pl.col(name).max()]
@@ -229,8 +239,11 @@ class Mean(Reducer):
     def state(self, name: str) -> list[str]:
         return [f"{name}__sum", f"{name}__n"]
 
+    def inputs(self, name: str) -> dict[str, pl.Expr]:
+        return {f"{name}__in": self.selected().cast(pl.Float64)}
+
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        value = self.selected().cast(pl.Float64)
+        value = pl.col(f"{name}__in")
         return [value.sum().alias(f"{name}__sum"), value.count().cast(pl.Int64).alias(f"{name}__n")]
 
     def merge(self, name: str) -> list[pl.Expr]:
@@ -268,22 +281,30 @@ class Last(Reducer):
     def state(self, name: str) -> list[str]:
         return [name, f"{name}__pos"]
 
-    def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
+    def inputs(self, name: str) -> dict[str, pl.Expr]:
         value = self.selected()
-        keep = value.is_not_null()
-        pos = pl.col(POS).filter(keep)
+        return {f"{name}__in": value, f"{name}__inpos": pl.when(value.is_not_null()).then(POS)}
+
+    def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
+        value, pos = pl.col(f"{name}__in"), pl.col(f"{name}__inpos")
+        chosen = (pos.max() if self.pick_last else pos.min()).alias(f"{name}__pos")
         if ordered:  # rows of a key arrive in position order: no per-group sort needed
-            pick = (lambda e: e.last()) if self.pick_last else (lambda e: e.first())
-            return [pick(value.filter(keep)).alias(name), pick(pos).alias(f"{name}__pos")]
-        by = (lambda e: e.max_by(pos)) if self.pick_last else (lambda e: e.min_by(pos))
-        chosen = pos.max() if self.pick_last else pos.min()
-        return [by(value.filter(keep)).alias(name), chosen.alias(f"{name}__pos")]
+            pick = (
+                value.last(ignore_nulls=True) if self.pick_last else value.first(ignore_nulls=True)
+            )
+            return [pick.alias(name), chosen]
+        return [self._by_position(value, pos).alias(name), chosen]
+
+    def _by_position(self, value: pl.Expr, pos: pl.Expr) -> pl.Expr:
+        """The value at the highest (last) / lowest (first) non-null position."""
+        if self.pick_last:
+            return value.max_by(pos.fill_null(-1))
+        return value.min_by(pos.fill_null(2**62))
 
     def merge(self, name: str) -> list[pl.Expr]:
         pos = pl.col(f"{name}__pos")
-        if self.pick_last:
-            return [pl.col(name).max_by(pos), pos.max()]
-        return [pl.col(name).min_by(pos), pos.min()]
+        chosen = pos.max() if self.pick_last else pos.min()
+        return [self._by_position(pl.col(name), pos), chosen]
 
     def cumulative(self, name: str) -> pl.Expr:
         value = self.selected()
@@ -333,7 +354,13 @@ class Status(Last):
             )
 
     def input(self) -> pl.Expr:
-        return pl.col("event_type").replace_strict(dict(self.mapping), default=None)
+        """The mapped status (a when/then chain: much cheaper than replace_strict here)."""
+        items = list(self.mapping.items())
+        event_type = pl.col("event_type")
+        chain = pl.when(event_type == items[0][0]).then(pl.lit(items[0][1]))
+        for kind, status in items[1:]:
+            chain = chain.when(event_type == kind).then(pl.lit(status))
+        return chain
 
     def mask(self) -> pl.Expr | None:
         mapped = pl.col("event_type").is_in(list(self.mapping))
@@ -364,7 +391,7 @@ class Distinct(Reducer):
     kind: ClassVar[str] = "set"
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        return [self.selected().drop_nulls().unique().alias(name)]
+        return [pl.col(f"{name}__in").drop_nulls().unique().alias(name)]
 
     def merge(self, name: str) -> list[pl.Expr]:
         return [pl.col(name).explode().drop_nulls().unique()]
@@ -434,7 +461,7 @@ class Custom(Reducer):
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
         assert self.agg is not None
-        return [self.agg(self.selected()).alias(name)]
+        return [self.agg(pl.col(f"{name}__in")).alias(name)]
 
     def merge(self, name: str) -> list[pl.Expr]:
         assert self.combine is not None

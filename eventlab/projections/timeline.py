@@ -9,7 +9,7 @@ import polars as pl
 
 from eventlab.envelope import UTC_DATETIME
 from eventlab.errors import ValidationError
-from eventlab.projections.fold import prepare
+from eventlab.projections.fold import partial_aggs, prepare, with_inputs
 from eventlab.projections.spec import Projection
 
 
@@ -21,9 +21,14 @@ def _cumulative(events: pl.LazyFrame, projection: Projection, points: pl.Series)
         .filter(pl.col("occurred_at") <= points[-1])
         .with_columns(pl.lit(points).search_sorted(pl.col("occurred_at")).alias("bucket"))
     )
-    aggs = [e for n, r in projection.fields.items() for e in r.partial(n, ordered=False)]
+    aggs = partial_aggs(projection, ordered=False)
     running = [e.over(key) for n, r in projection.fields.items() for e in r.cumulative_merge(n)]
-    per_bucket = bucketed.group_by([*key, "bucket"]).agg(aggs).sort([*key, "bucket"])
+    per_bucket = (
+        with_inputs(bucketed, projection)
+        .group_by([*key, "bucket"])
+        .agg(aggs)
+        .sort([*key, "bucket"])
+    )
     names = [c for n, r in projection.fields.items() for c in r.state(n)]
     return per_bucket.with_columns(e.alias(n) for n, e in zip(names, running, strict=True))
 
