@@ -1,0 +1,75 @@
+"""Pure HTML builders behind the write side's ``_repr_html_`` (one card each)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from eventlab.display import card, frame_html, table
+
+if TYPE_CHECKING:
+    from eventlab.write.handling import HandleResult, Outcome
+    from eventlab.write.process import ProcessRun
+    from eventlab.write.whatif import WhatIf
+
+
+def outcome_html(outcome: Outcome) -> str:
+    verdict = "accepted" if outcome.accepted else f"rejected ({outcome.stage})"
+    rows = [
+        ("command", f"{outcome.command_type} {outcome.command_id}"),
+        ("stream", f"{outcome.stream_type}/{outcome.stream_id}"),
+        ("outcome", verdict + (" — duplicate, first outcome" if outcome.duplicate else "")),
+        ("reason", outcome.reason),
+        ("events", outcome.events.height),
+        ("version after", outcome.version),
+        ("attempts", outcome.attempts),
+    ]
+    events = ""
+    if outcome.events.height:
+        events = frame_html(outcome.events.select("event_id", "event_type", "version"))
+    return card("Command outcome", table(rows) + events)
+
+
+def handle_result_html(result: HandleResult) -> str:
+    rows = [
+        ("commands", result.outcomes.height),
+        ("accepted", result.accepted),
+        ("rejected", result.rejected),
+        ("duplicates (first outcome)", result.duplicates),
+        ("events appended", result.append.appended if result.append else 0),
+        ("commit", result.append.commit if result.append else None),
+        ("decision rounds", result.rounds),
+        ("attempts", result.attempts),
+        ("seconds", round(result.seconds, 3)),
+    ]
+    reasons = (
+        result.outcomes.filter(result.outcomes["outcome"] == "rejected")
+        .group_by("reason").len().sort("len", descending=True).head(5)
+    )
+    extra = f"<div>top rejection reasons</div>{frame_html(reasons)}" if reasons.height else ""
+    return card("Commands handled", table(rows) + extra)
+
+
+def process_run_html(run: ProcessRun) -> str:
+    rows = [
+        ("process", run.name),
+        ("rounds", run.rounds),
+        ("events read", run.events_read),
+        ("commands issued", run.issued),
+        ("accepted", run.accepted),
+        ("rejected", run.rejected),
+        ("compensations", run.compensations),
+        ("duplicates (already done)", run.duplicates),
+        ("checkpoint", f"{run.checkpoint_before} → {run.checkpoint}"),
+    ]
+    return card(f"Process manager {escape(run.name)}", table(rows))
+
+
+def whatif_html(report: WhatIf) -> str:
+    summary = report.summary()
+    rows = [(r["change"], r["commands"]) for r in summary.iter_rows(named=True)]
+    streams = report.by_stream().filter(report.by_stream()["changed"] > 0).head(8)
+    body = table([("commands replayed", report.decisions.height), *rows])
+    if streams.height:
+        body += f"<div>streams with changed decisions</div>{frame_html(streams)}"
+    return card(f"What if: {escape(report.label)}", body)

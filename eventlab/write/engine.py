@@ -1,0 +1,81 @@
+"""The vectorized decision engine: a frame of commands over many streams, decided in rounds.
+
+Commands of one stream are decided in input order, each on the state its predecessors left.
+Round ``k`` takes the ``k``-th command of every stream at once: it joins them to their streams'
+finalized state, evaluates the decider's rejection rules and event templates as expressions,
+then evolves the state by folding the new events with the projection's own partial/merge steps.
+The number of rounds is the largest number of commands for one stream; a stream leaves the
+working state after its last command, so late rounds touch only busy streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from eventlab.write.decider import Decider
+
+OUTCOME_SCHEMA = {"seq": pl.Int64(), "reason": pl.String(), "events": pl.Int64(),
+                  "version": pl.Int64()}
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """``outcomes``: seq, reason (null = accepted), events (count), version (after);
+    ``events``: the new events (event schema + seq, index), positions from first_position+1."""
+
+    outcomes: pl.DataFrame
+    events: pl.DataFrame
+    rounds: int
+
+
+def conform(partial: pl.DataFrame, decider: Decider) -> pl.DataFrame:
+    """Partial state cast to the decider's partial schema (the store may hold other dtypes)."""
+    if partial.height == 0:
+        return pl.DataFrame(schema=decider.partial_schema)
+    casts = [pl.col(c).cast(d) for c, d in decider.partial_schema.items()
+             if c in partial.columns and partial.schema[c] != d]
+    return partial.with_columns(casts).select(list(decider.partial_schema))
+
+
+def run(decider: Decider, commands: pl.DataFrame, partial: pl.DataFrame, *,
+        first_position: int = 0) -> Decisions:
+    """Decide ``commands`` (valid, normalized rows of ``decider``'s command types, with ``seq``)
+    starting from ``partial`` (partial states of their streams; missing streams are new)."""
+    if commands.height == 0:
+        empty = decider.emit(commands.head(0).with_columns(version=pl.lit(0, pl.Int64)))
+        return Decisions(pl.DataFrame(schema=OUTCOME_SCHEMA), empty, 0)
+    ordered = commands.sort("seq").with_columns(
+        rank=pl.int_range(pl.len(), dtype=pl.Int64).over("stream_id"),
+        total=pl.len().over("stream_id"),
+    )
+    groups = ordered.partition_by("rank", as_dict=True, include_key=False)
+    state = conform(partial, decider)
+    position = first_position
+    outcomes: list[pl.DataFrame] = []
+    events: list[pl.DataFrame] = []
+    for k in range(len(groups)):
+        batch = groups[(k,)]
+        decided = decider.states_lazy(state.lazy(), batch.lazy()).with_columns(
+            reason=decider.reason()).collect()
+        emitted = decider.emit(decided.filter(pl.col("reason").is_null())).with_columns(
+            position=pl.int_range(position + 1, position + 1 + pl.len(), dtype=pl.Int64))
+        position += emitted.height
+        outcomes.append(_outcomes(decided.select("seq", "reason", "version"), emitted))
+        events.append(emitted)
+        alive = batch.filter(pl.col("total") > k + 1).select("stream_id")
+        if alive.height:
+            merged = decider.merge_lazy([state.lazy(), decider.partial_lazy(emitted.lazy())])
+            state = conform(merged.join(alive.lazy(), on="stream_id", how="semi").collect(),
+                            decider)
+    return Decisions(pl.concat(outcomes), pl.concat(events), len(groups))
+
+
+def _outcomes(decided: pl.DataFrame, emitted: pl.DataFrame) -> pl.DataFrame:
+    counts = emitted.group_by("seq").agg(events=pl.len().cast(pl.Int64))
+    return decided.join(counts, on="seq", how="left").select(
+        "seq", "reason", pl.col("events").fill_null(0),
+        (pl.col("version") + pl.col("events").fill_null(0)).alias("version"),
+    )
+
