@@ -250,21 +250,32 @@ def test_jsonl_values_nested_and_malformed(tmp_path: Path) -> None:
         '{"stream_id": "b", "event_type": "Opened"}',
         '{"stream_id": 7, "event_type": "Opened", "occurred_at": "2024-01-05", "amount": "x"}',
     ]
-    data = "\n".join(lines).encode() + b'\n{"stream_id": "\xff"}\n'
+    data = "\n".join(lines).encode() + b'\n{"stream_id": "\xff"}\n{"a": 1,}\n{"a": 1}{"b": 2}\n'
     parsed = read_jsonl(write(tmp_path, "log.jsonl", data))
-    assert balanced(parsed) and parsed.read == 9
+    assert balanced(parsed) and parsed.read == 11
     reasons = dict(zip(parsed.quarantine["source_line"], parsed.quarantine["reason"], strict=True))
     assert reasons == {
         4: "invalid JSON", 5: "the JSON value is not an object",
         6: "the JSON value is not an object", 7: "the JSON value is not an object",
         8: "missing timestamp (key 'occurred_at')",
-        10: "invalid UTF-8 (bad bytes shown as U+FFFD)",
+        10: "invalid UTF-8 (bad bytes shown as U+FFFD)", 11: "invalid JSON", 12: "invalid JSON",
     }
     events = parsed.events.sort("occurred_at")
     assert events["meta"][0] == '{"x": [1, {"y": "}"}]}' and events["tags"][0] == '["t"]'
     assert events["note"][1] == 'has {brace} and "quote"' and events["kéy"][1] == 1
     assert events.schema["amount"] == pl.String  # 5, 2.5 and "x"
     assert events.schema["ok"] == pl.Boolean and events["stream_id"][2] == "7"
+
+
+def test_jsonl_values_whose_shapes_conflict(tmp_path: Path) -> None:
+    """An array in one line and an object in another: Polars cannot infer one type for them."""
+    rows = [{"case": "c", "activity": "a", "time": "2024-01-01", "k": [1, "x"]},
+            {"case": "c", "activity": "b", "time": "2024-01-02", "k": {"b": {"c": None}}},
+            {"case": "c", "activity": "c", "time": "2024-01-03", "k": 3}]
+    text = "\n".join(json.dumps(r) for r in rows)
+    parsed = read_jsonl(write(tmp_path, "log.jsonl", text), mapping=MAPPING)
+    assert parsed.quarantine.height == 0 and balanced(parsed)
+    assert [json.loads(v) for v in parsed.events["k"]] == [[1, "x"], {"b": {"c": None}}, 3]
 
 
 def test_jsonl_mapping_and_suffixes(tmp_path: Path, store: EventStore) -> None:

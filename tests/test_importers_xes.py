@@ -410,3 +410,23 @@ def test_naive_timestamps_use_tz(tmp_path: Path) -> None:
     parsed = read_xes(path, tz="Europe/Rome")
     assert parsed.events["occurred_at"].item() == datetime(2024, 7, 1, 10, tzinfo=UTC)
     assert_matches_oracle(parsed, path, tz="Europe/Rome")
+
+
+def test_attribute_without_key_quarantines_its_event(tmp_path: Path) -> None:
+    path = _write(tmp_path, '<log><trace>\n<event><string key="concept:name" value="A"/>'
+                            '<date key="time:timestamp" value="2024-01-01"/>'
+                            '<string value="orphan"/></event>\n<event><string key="concept:name"'
+                            ' value="B"/><date key="time:timestamp" value="2024-01-02"/></event>'
+                            "</trace></log>")
+    parsed = read_xes(path)
+    assert parsed.events["event_type"].to_list() == ["B"]
+    row = parsed.quarantine.row(0, named=True)
+    assert row["reason"] == "an attribute element of the event has no key"
+    assert row["source_line"] == 2 and 'value="orphan"' in row["raw"]
+    assert "\x00keyless" not in parsed.events.columns
+
+
+def test_trace_without_events_and_empty_log(tmp_path: Path) -> None:
+    parsed = read_xes(_write(tmp_path, '<log><trace><string key="concept:name" value="t"/></trace>'
+                                       "<trace/></log>"))
+    assert (parsed.read, parsed.events.height, parsed.quarantine.height) == (0, 0, 0)

@@ -202,12 +202,11 @@ def finish(
 
 def _assign_ids(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Deterministic ids; with source ids, drop exact repeats and quarantine conflicting ones."""
-    key = pl.concat_str([pl.col("stream_type"), pl.col("stream_id"), pl.col(RECORD)],
-                        separator="\x1f")
-    rows = rows.with_columns(key.alias(_HASH))
-    occurrence = _occurrence(rows[_HASH])
-    rows = rows.with_columns((pl.col(_HASH) + "\x1f" + occurrence.cast(pl.String)).alias(_HASH))
-    rows = rows.with_columns(plh.col(_HASH).chash.sha2_256().str.slice(0, _ID_HEX).alias(_HASH))
+    parts = [pl.col("stream_type"), pl.col("stream_id"), pl.col(RECORD)]
+    occurrence = _occurrence(rows.select(parts))
+    key = pl.concat_str([*parts, pl.lit(occurrence).cast(pl.String)], separator="\x1f")
+    rows = rows.with_columns(key.alias(_HASH)).with_columns(
+        plh.col(_HASH).chash.sha2_256().str.slice(0, _ID_HEX).alias(_HASH))
     if "event_id" not in rows.columns:
         return rows.rename({_HASH: "event_id"}), _no_bad(), 0
     rows = rows.with_columns(
@@ -229,20 +228,19 @@ def _assign_ids(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     return kept, clashes.select(ORDER, LINE, RECORD, "reason"), duplicates
 
 
-def _occurrence(keys: pl.Series) -> pl.Series:
+def _occurrence(keys: pl.DataFrame) -> pl.Series:
     """0 for the first row of each distinct key, 1 for its second row, ... (in row order).
 
     Identical records are rare, so a 64-bit hash finds the few candidate rows and only those
-    are grouped by their exact text.
+    are grouped by their exact values.
     """
-    out = pl.repeat(0, keys.len(), dtype=pl.Int64, eager=True)
-    maybe = keys.hash().is_duplicated()
+    out = pl.repeat(0, keys.height, dtype=pl.Int64, eager=True)
+    maybe = keys.select(pl.struct(keys.columns).hash().is_duplicated()).to_series()
     if not maybe.any():
         return out
     index = maybe.arg_true()
-    ranks = keys.gather(index).to_frame("k").select(
-        pl.int_range(pl.len(), dtype=pl.Int64).over("k")).to_series()
-    return out.scatter(index, ranks)
+    ranks = keys[index].select(pl.int_range(pl.len(), dtype=pl.Int64).over(keys.columns))
+    return out.scatter(index, ranks.to_series())
 
 
 def _no_bad() -> pl.DataFrame:
@@ -259,9 +257,10 @@ def _order_and_version(rows: pl.DataFrame) -> pl.DataFrame:
     place in the stream.
     """
     if "version" not in rows.columns:
-        rows = rows.sort("occurred_at", ORDER)
+        rows = rows.sort("occurred_at", maintain_order=True)  # rows come in source order
+        keys = ["stream_id"] if rows["stream_type"].n_unique() == 1 else STREAM
         return rows.with_columns(
-            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(STREAM).alias("version"))
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(keys).alias("version"))
     by_version = rows.sort(*STREAM, "version", ORDER)
     keyed = by_version.with_columns(pl.col("occurred_at").cum_max().over(STREAM).alias("__key"))
     return keyed.sort("__key", "version", ORDER).drop("__key")

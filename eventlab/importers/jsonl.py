@@ -40,6 +40,8 @@ _STRING = r'"(?:[^"\\]|\\.)*"'
 _INNERMOST = f'({_STRING})|[\\[{{](?:[^\\[\\]{{}}"]|{_STRING})*[\\]}}]'
 _KEY = f"{_STRING}:"
 _MAX_DEPTH = 128
+_CHUNK = 65_536
+_ROWS = "__eventlab_rows"
 
 
 def read_jsonl(
@@ -53,12 +55,10 @@ def read_jsonl(
     """Read a JSON Lines event log (pure: writes nothing); see
     :func:`eventlab.importers.import_file`. ``prefer`` works as in :func:`read_csv`."""
     source = str(path)
-    lines = read_lines(read_bytes(path)).filter(pl.col("text").str.strip_chars() != "")
-    checked = _check_lines(lines)
-    good = checked.filter(pl.col("reason").is_null())
-    keys = _top_level_keys(good["compact"])
-    names = _column_names(keys)
-    values = _values(good["text"], keys, names)
+    lines = read_lines(read_bytes(path)).filter(pl.col("text").str.contains(r"[^ \t]"))
+    good, values, rejected = _parse(lines)
+    names = _column_names(values.columns)
+    values = values.rename(dict(zip(values.columns, names, strict=True)))
     if mapping is None:
         mapping = default_mapping(names) if names else ColumnMapping(
             "stream_id", "event_type", "occurred_at")
@@ -72,12 +72,52 @@ def read_jsonl(
         labels=labels, tz=tz, timestamp_format=mapping.timestamp_format, infer_payload=True,
         prefer=prefer,
     )
-    rejected = checked.filter(pl.col("reason").is_not_null()).select(
-        pl.col("line").alias("source_line"), "reason", pl.col("text").alias("raw"))
     bad_rows = bad.select(pl.col(LINE).alias("source_line"), "reason", pl.col(RECORD).alias("raw"))
     quarantine = quarantine_frame(source, pl.concat([rejected, bad_rows])).sort("source_line")
     return Parsed(source, "jsonl", events, quarantine, lines.height, duplicates,
                   mapping.version is not None)
+
+
+def _parse(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Accepted lines (line, text), their values (a String column per top-level key, same
+    order) and the rejected lines as quarantine rows.
+
+    Lines are parsed in chunks by Polars' JSON reader; only a chunk that fails is checked line
+    by line (slower), so a few bad lines do not slow down the whole file.
+    """
+    text = pl.col("text").str.strip_chars()
+    plausible = pl.col("utf8_ok") & text.str.starts_with("{") & text.str.ends_with("}")
+    rejected = [_rejected(_check_lines(lines.filter(~plausible)))]
+    goods, values = [], []
+    for chunk in lines.filter(plausible).select("line", "text").iter_slices(_CHUNK):
+        try:
+            values.append(_read_objects(chunk["text"]))
+            goods.append(chunk)
+        except (pl.exceptions.PolarsError, _ChunkError):
+            checked = _check_lines(chunk.with_columns(utf8_ok=pl.lit(True)))
+            ok = checked.filter(pl.col("reason").is_null())
+            rejected.append(_rejected(checked))
+            values.append(_values(ok["text"], _top_level_keys(ok["compact"])))
+            goods.append(ok.select("line", "text"))
+    if not goods:
+        return lines.select("line", "text").clear(), pl.DataFrame(), pl.concat(rejected)
+    merged = pl.concat(values, how="diagonal").drop(_ROWS)
+    return pl.concat(goods), merged, pl.concat(rejected)
+
+
+class _ChunkError(Exception):
+    """Polars read a different number of objects than the chunk has lines."""
+
+
+def _read_objects(texts: pl.Series) -> pl.DataFrame:
+    body = texts.str.join("\n").item().encode("utf-8")
+    keys = pl.scan_ndjson(io.BytesIO(body), infer_schema_length=None).collect_schema().names()
+    return _values(texts, keys, body)
+
+
+def _rejected(checked: pl.DataFrame) -> pl.DataFrame:
+    return checked.filter(pl.col("reason").is_not_null()).select(
+        pl.col("line").alias("source_line"), "reason", pl.col("text").alias("raw"))
 
 
 def _check_lines(lines: pl.DataFrame) -> pl.DataFrame:
@@ -118,17 +158,21 @@ def _column_names(keys: list[str]) -> list[str]:
     return names
 
 
-def _values(text: pl.Series, keys: list[str], names: list[str]) -> pl.DataFrame:
-    """Every top-level value as text (nested values as JSON text), one column per key."""
-    if not keys:
-        return pl.DataFrame(schema={})
-    body = text.str.strip_chars().str.join("\n").item().encode("utf-8")
+def _values(text: pl.Series, keys: list[str], body: bytes | None = None) -> pl.DataFrame:
+    """Every top-level value as text (nested values as JSON text), one column per key, plus a
+    placeholder column so that a frame of empty objects keeps its height."""
+    rows = pl.repeat(None, text.len(), dtype=pl.Null, eager=True).alias(_ROWS)
+    if not keys or text.len() == 0:
+        return rows.to_frame()
+    body = body if body is not None else text.str.join("\n").item().encode("utf-8")
     try:
         frame = pl.read_ndjson(io.BytesIO(body), schema={k: pl.String for k in keys})
     except pl.exceptions.PolarsError as exc:
         raise ImportFormatError(
             f"JSON Lines could not be read: {str(exc).splitlines()[0]}") from None
-    return frame.rename(dict(zip(keys, names, strict=True)))
+    if frame.height != text.len():
+        raise _ChunkError
+    return frame.with_columns(rows)
 
 
 def _candidates(good: pl.DataFrame, values: pl.DataFrame, names: list[str],
@@ -139,7 +183,8 @@ def _candidates(good: pl.DataFrame, values: pl.DataFrame, names: list[str],
     envelope = [column(src).alias(field) for field, src in mapping.columns().items()
                 if field != "timestamp"]
     payload = [pl.col(src).alias(dst) for src, dst in payload_names(names, mapping).items()]
-    frame = pl.concat([good.select("line", "text"), values], how="horizontal")
+    frame = good.select("line", "text")
+    frame = pl.concat([frame, values], how="horizontal") if values.width else frame
     return frame.select(
         pl.col("line").cast(pl.Int64).alias(ORDER), pl.col("line").cast(pl.Int64).alias(LINE),
         pl.col("text").str.strip_chars().alias(RECORD), column(mapping.timestamp).alias(TS),

@@ -145,8 +145,8 @@ def read_lines(data: bytes) -> pl.DataFrame:
         newlines = (split_bytes(data, ord("\n"), keep="end").bin.size().cum_sum())
         bad_lines = newlines.search_sorted(pl.Series(positions, dtype=pl.Int64), side="right")
         ok = ~pl.int_range(0, text.len(), eager=True).is_in(bad_lines.implode())
+    text = text.str.strip_suffix("\n")
+    if b"\r" in data:
+        text = text.str.strip_suffix("\r")
     lines = pl.DataFrame({"text": text, "utf8_ok": ok}).with_row_index("line", offset=1)
-    return lines.with_columns(
-        pl.col("line").cast(pl.Int64),
-        pl.col("text").str.strip_suffix("\n").str.strip_suffix("\r"),
-    )
+    return lines.with_columns(pl.col("line").cast(pl.Int64))

@@ -55,13 +55,15 @@ def read_xes(path: str | Path, *, stream_type: str | None = None, tz: str = "UTC
     """Read an XES or gzipped XES event log; see the module docstring for the mapping."""
     source, name = str(path), Path(path).name
     tokens = X.tokenize(read_bytes(path), name)
-    tok = _structure(X.classify(tokens, name), tokens, name)
+    classified = X.classify(tokens, name)
+    table = classified.table
+    tok = _structure(classified.rows, tokens, name)
     opens = tok.select(pl.arg_where(pl.col("kind").is_in([X.EV_OPEN, X.EV_SELF]))).to_series()
-    attrs = _attributes(tok)
+    attrs = _attributes(tok, table)
     event_rows = attrs.filter(pl.col("event").is_not_null())
     trace_rows = attrs.filter(pl.col("event").is_null())
-    events = _widen(event_rows, "event", opens.len())
-    traces = _widen(trace_rows, "trace", as_int(tok["trace_no"].max()))
+    events = _widen(event_rows, "event", opens.len(), table)
+    traces = _widen(trace_rows, "trace", as_int(tok["trace_no"].max()), table)
     candidates = _candidates(tok, opens, events, traces, tz)
     parsed, bad, duplicates = finish(
         candidates, source=source, stream_type=stream_type or slug(source_stem(path)),
@@ -110,60 +112,75 @@ def _check_depth(depth: pl.Series, tokens: pl.Series, name: str, what: str,
         )
 
 
-def _attributes(tok: pl.DataFrame) -> pl.DataFrame:
-    """Attribute elements of events and traces: event / trace owner, path (``pcode``: a number
-    per distinct path), atype, value."""
+def _attributes(tok: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """Attribute elements of events and traces: ``event`` / ``trace`` owner, token ``code``,
+    ``pcode`` (a number per distinct path; null for an attribute without key) and, for nested
+    attributes, the ``path`` text."""
     k = pl.col("kind")
     rows = tok.filter(k.is_in([X.ATTR_SELF, X.ATTR_OPEN])
                       & ((pl.col("ev_depth") > 0) | (pl.col("tr_depth") > 0)))
+    code = rows["code"]
     rows = rows.select(
         pl.when(pl.col("ev_depth") > 0).then(pl.col("event_no")).alias("event"),
-        pl.col("trace_no").alias("trace"), "kind", "atype", "level", "value",
-        pl.col("key").alias("path"), pl.col("kcode").alias("pcode"),
+        pl.col("trace_no").alias("trace"), "kind", "level", "code",
+        table["kcode"].gather(code).alias("pcode"), table["atype"].gather(code).alias("atype"),
     )
     top = as_int(rows["level"].max(), 1)
-    for level in range(2, top + 1):
-        parent = pl.when((pl.col("level") == level - 1) & (k == X.ATTR_OPEN)).then(
-            pl.col("path")).forward_fill()
-        rows = rows.with_columns(
-            pl.when(pl.col("level") == level).then(parent + "." + pl.col("path"))
-            .otherwise(pl.col("path")).alias("path")
-        )
     if top > 1:
+        rows = rows.with_columns(table["key"].gather(code).alias("path"))
+        for level in range(2, top + 1):
+            parent = pl.when((pl.col("level") == level - 1) & (k == X.ATTR_OPEN)).then(
+                pl.col("path")).forward_fill()
+            rows = rows.with_columns(
+                pl.when(pl.col("level") == level).then(parent + "." + pl.col("path"))
+                .otherwise(pl.col("path")).alias("path"))
         codes = rows["path"].cast(pl.Categorical(pl.Categories.random())).to_physical()
         rows = rows.with_columns(codes.alias("pcode"))
-    return rows.filter(~pl.col("atype").is_in(["list", "container"]))
+    containers = [X.ATTRIBUTE_TAGS.index("list"), X.ATTRIBUTE_TAGS.index("container")]
+    return rows.filter(~pl.col("atype").is_in(containers))
 
 
-def _widen(rows: pl.DataFrame, owner: str, n: int) -> Columns:
+def _widen(rows: pl.DataFrame, owner: str, n: int, table: pl.DataFrame) -> Columns:
     """Attribute rows -> one raw String column per path (length n, indexed by owner - 1), with
-    the XES types seen for that path. Loops over distinct paths, never over rows."""
+    the XES types seen for that path. Loops over distinct paths, never over rows: token codes
+    are scattered into place and the values looked up once per cell."""
     out: Columns = {}
-    missing = rows.filter(pl.col("path").is_null())
+    missing = rows.filter(pl.col("pcode").is_null())
     if missing.height:
-        flags = pl.repeat("x", missing.height, eager=True)
-        out[_KEYLESS] = (_scatter(_KEYLESS, missing[owner] - 1, flags, n), {"string"})
-    rows = rows.filter(pl.col("path").is_not_null())
+        flags = pl.repeat(None, n, dtype=pl.String, eager=True).scatter(
+            missing[owner] - 1, pl.repeat("x", missing.height, eager=True))
+        out[_KEYLESS] = (flags.alias(_KEYLESS), {"string"})
+    rows = rows.filter(pl.col("pcode").is_not_null())
     if rows.height == 0:
         return out
-    names = rows.group_by("pcode", maintain_order=True).agg(
-        pl.col("path").first(), pl.col("atype").unique())
-    parts = rows.select(owner, "pcode", "atype", "value").partition_by("pcode", as_dict=True)
-    for code, path, types in names.iter_rows():
-        part = parts[(code,)]
+    path = pl.col("path").first() if "path" in rows.columns else pl.col("code").first()
+    names = rows.group_by("pcode", maintain_order=True).agg(path.alias("path"),
+                                                          pl.col("atype").unique())
+    if "path" not in rows.columns:
+        names = names.with_columns(table["key"].gather(names["path"]).alias("path"))
+    parts = rows.select(owner, "pcode", "atype", "code").partition_by("pcode", as_dict=True)
+    for pcode, name, types in names.iter_rows():
+        part = parts[(pcode,)]
         if not (part[owner].diff() == 0).any():
-            out[path] = (_scatter(path, part[owner] - 1, part["value"], n), set(types))
+            out[name] = (_cells(name, part[owner] - 1, part["code"], n, table), _types(types))
             continue
         part = part.with_columns(pl.int_range(pl.len()).over(owner).alias("occ"))
         for (occ,), piece in sorted(part.partition_by("occ", as_dict=True).items()):
-            name = path if occ == 0 else f"{path}#{occ + 1}"
-            out[name] = (_scatter(name, piece[owner] - 1, piece["value"], n),
-                         set(piece["atype"].unique().to_list()))
+            column = name if occ == 0 else f"{name}#{occ + 1}"
+            out[column] = (_cells(column, piece[owner] - 1, piece["code"], n, table),
+                           _types(piece["atype"].unique().to_list()))
     return out
 
 
-def _scatter(name: str, index: pl.Series, values: pl.Series, n: int) -> pl.Series:
-    return pl.repeat(None, n, dtype=pl.String, eager=True).alias(name).scatter(index, values)
+def _types(codes: list[int]) -> set[str]:
+    return {X.ATTRIBUTE_TAGS[c] for c in codes}
+
+
+def _cells(name: str, index: pl.Series, codes: pl.Series, n: int,
+           table: pl.DataFrame) -> pl.Series:
+    """A String column of length n: the value of token ``codes[i]`` at row ``index[i]``."""
+    placed = pl.repeat(None, n, dtype=pl.UInt32, eager=True).scatter(index, codes)
+    return table["value"].gather(placed).alias(name)
 
 
 def typed(raw: pl.Series, types: set[str], tz: str) -> pl.Series:

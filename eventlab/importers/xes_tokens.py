@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -97,35 +98,46 @@ def _region(opens: pl.Series, closes: pl.Series) -> pl.Series:
     return (at_open.is_not_null() & (before == at_open)).fill_null(False)
 
 
-def classify(tokens: pl.Series, name: str) -> pl.DataFrame:
-    """One row per token: ``kind``, attribute ``atype``, ``key`` and ``value`` (unescaped), and
-    ``kcode``, a number per distinct key.
+@dataclass(frozen=True)
+class Tokens:
+    """Classified tokens: ``rows`` has ``kind`` and ``code`` per token; ``table`` is indexed by
+    ``code`` (row i describes code i): ``atype`` (index into ATTRIBUTE_TAGS), ``key``, ``value``
+    (unescaped), ``kcode`` (a number per distinct key)."""
+
+    rows: pl.DataFrame
+    table: pl.DataFrame
+
+
+def classify(tokens: pl.Series, name: str) -> Tokens:
+    """Classify every token; refuse DTD declarations.
 
     Most tokens repeat (same attribute, same value), so the string work runs once per distinct
-    token (a Categorical gives each one a code) and the results are gathered back to the rows.
+    token (a Categorical gives each one a code) and rows keep only their code.
     """
     cat = tokens.cast(pl.Categorical(pl.Categories.random()))
-    codes = cat.to_physical()
+    codes = cat.to_physical().alias("code")
     distinct = cat.unique()
     info = _classify_distinct(pl.DataFrame({"code": distinct.to_physical(),
                                             "t": distinct.cast(pl.String)}))
     size = as_int(info["code"].max()) + 1
+    table = pl.DataFrame([
+        pl.repeat(None, size, dtype=info.schema[c], eager=True).scatter(info["code"], info[c])
+        .alias(c) for c in info.columns if c not in ("code", "t")
+    ])
 
     def spread(column: str) -> pl.Series:
-        values = info.get_column(column)
-        table = pl.repeat(None, size, dtype=values.dtype, eager=True).scatter(info["code"], values)
-        return table.gather(codes).alias(column)
+        return table.get_column(column).gather(codes)
 
-    out = pl.DataFrame([spread(c) for c in ("kind", "atype", "key", "value", "kcode")])
+    rows = pl.DataFrame([spread("kind"), codes])
     skip = _skipped(info, spread)
     if skip is not None:
-        out = out.with_columns(pl.when(skip).then(pl.lit(IGNORE, pl.UInt8)).otherwise(
+        rows = rows.with_columns(pl.when(skip).then(pl.lit(IGNORE, pl.UInt8)).otherwise(
             pl.col("kind")).alias("kind"))
     if info["declaration"].any():
         declared = spread("declaration") & (~skip if skip is not None else True)
         if declared.any():
             _refuse(tokens, int(declared.arg_true()[0]), name)
-    return out
+    return Tokens(rows, table.select("atype", "key", "value", "kcode"))
 
 
 def _skipped(info: pl.DataFrame, spread: Callable[[str], pl.Series]) -> pl.Series | None:
@@ -169,6 +181,8 @@ def _classify_distinct(uniq: pl.DataFrame) -> pl.DataFrame:
         pl.col("kind").fill_null(IGNORE).cast(pl.UInt8), key.alias("key"),
         unescape(out["value"]).alias("value"),
         key.cast(pl.Categorical(pl.Categories.random())).to_physical().alias("kcode"),
+        pl.col("atype").replace_strict(ATTRIBUTE_TAGS, list(range(len(ATTRIBUTE_TAGS))),
+                                       default=None, return_dtype=pl.UInt8),
     )
 
 
