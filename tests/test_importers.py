@@ -372,3 +372,15 @@ def test_summary_html_and_invariant(tmp_path: Path, store: EventStore) -> None:
     assert summary.balanced and balanced(summary)
     with pytest.raises(AttributeError):
         summary.read = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"])
+def test_csv_other_separators(tmp_path: Path, separator: str) -> None:
+    rows = ["case,activity,time,amount", 'c1,"a, with comma",2024-01-01,"1,5"']
+    text = "\n".join(r.replace(",", separator) if separator != "," else r for r in rows)
+    text = text.replace(f"a{separator} with comma", "a, with comma")
+    text = text.replace(f"1{separator}5", "1,5")
+    parsed = read_csv(write(tmp_path, "log.csv", text), mapping=MAPPING, separator=separator)
+    assert parsed.events.select("event_type", "amount").rows() == [("a, with comma", "1,5")]
+    with pytest.raises(ValidationError, match="separator"):
+        read_csv(write(tmp_path, "log.csv", text), mapping=MAPPING, separator='"')

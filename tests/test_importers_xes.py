@@ -160,12 +160,15 @@ def test_real_log_matches_stdlib_reading(name: str, streams: int, events: int) -
 
 
 def test_dst_offsets_become_utc() -> None:
-    events = read_xes(dataset("06_bpic2013_closed.xes.gz")).events
-    # 2010-03-28 is the EU switch to summer time: the raw offsets change from +01:00 to +02:00
-    text = gzip.decompress(dataset("06_bpic2013_closed.xes.gz").read_bytes()).decode()
-    assert "+01:00" in text and "+02:00" in text
-    assert events.schema["occurred_at"] == pl.Datetime("us", "UTC")
-    assert events["occurred_at"].is_not_null().all()
+    path = dataset("06_bpic2013_closed.xes.gz")
+    stamps = set(read_xes(path).events["occurred_at"].to_list())
+    text = gzip.decompress(path.read_bytes()).decode()
+    text = text[text.index("<trace>"):]  # skip the <global> defaults
+    for offset in ("+01:00", "+02:00"):  # the log switches offset with daylight saving time
+        raw = re.findall(rf'key="time:timestamp" value="([^"]+{re.escape(offset)})"', text)
+        assert raw, offset
+        for value in (raw[0], raw[-1]):
+            assert datetime.fromisoformat(value).astimezone(UTC) in stamps
 
 
 def test_payload_types_follow_xes_types() -> None:
@@ -430,3 +433,14 @@ def test_trace_without_events_and_empty_log(tmp_path: Path) -> None:
     parsed = read_xes(_write(tmp_path, '<log><trace><string key="concept:name" value="t"/></trace>'
                                        "<trace/></log>"))
     assert (parsed.read, parsed.events.height, parsed.quarantine.height) == (0, 0, 0)
+
+
+def test_namespace_prefixed_elements(tmp_path: Path) -> None:
+    path = _write(tmp_path, '<x:log xmlns:x="http://www.xes-standard.org/"><x:trace>'
+                            '<x:string key="concept:name" value="t1"/><x:event>'
+                            '<x:string key="concept:name" value="A"/>'
+                            '<x:date key="time:timestamp" value="2024-01-01T00:00:00Z"/>'
+                            '<x:int key="n" value="2"/></x:event></x:trace></x:log>')
+    parsed = read_xes(path)
+    assert parsed.events.select("stream_id", "event_type", "n").rows() == [("t1", "A", 2)]
+    assert_matches_oracle(parsed, path)

@@ -107,8 +107,8 @@ def _check_depth(depth: pl.Series, tokens: pl.Series, name: str, what: str,
         )
     if depth.len() and depth[-1] != 0:
         raise ImportFormatError(
-            f"{name} ends inside an unclosed {what}: the file looks truncated. Hint: download "
-            "or export it again."
+            f"{name} ends inside an unclosed {what}: the file looks truncated (or an attribute "
+            "value contains a raw '<'). Hint: download or export it again."
         )
 
 

@@ -247,9 +247,10 @@ def _attribute_value(name: str) -> pl.Expr:
 
 
 def _slow_parse(slow: pl.DataFrame) -> pl.DataFrame:
-    """General parse of the tokens the fast path did not recognise."""
+    """General parse of the tokens the fast path did not recognise (namespace prefixes such as
+    ``xes:event`` are dropped)."""
     t = pl.col("t")
-    tag = t.str.extract(f"^</?({_NAME})", 1)
+    tag = t.str.extract(f"^</?({_NAME})", 1).str.replace(r"^.*:", "")
     closing = t.str.starts_with("</")
     self_closing = t.str.contains(r"/\s*>[^>]*$")
     is_attr = tag.is_in(list(ATTRIBUTE_TAGS))
