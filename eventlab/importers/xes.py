@@ -77,18 +77,21 @@ def _structure(tok: pl.DataFrame, tokens: pl.Series, name: str) -> pl.DataFrame:
     """Add event/trace numbers and depths and the attribute nesting level; check the nesting."""
     k = pl.col("kind")
 
-    def count(*kinds: int) -> pl.Expr:
-        return k.is_in(kinds).cast(pl.Int64).cum_sum()
+    def step(opened: int, closed: int) -> pl.Expr:
+        return (k == opened).cast(pl.Int32) - (k == closed).cast(pl.Int32)
 
-    step = pl.when(k == X.ATTR_OPEN).then(1).when(k == X.ATTR_CLOSE).then(-1).otherwise(0)
+    def count(opened: int, empty: int) -> pl.Expr:
+        return ((k == opened) | (k == empty)).cast(pl.Int64).cum_sum()
+
+    attr = step(X.ATTR_OPEN, X.ATTR_CLOSE)
     tok = tok.with_columns(
-        (count(X.EV_OPEN) - count(X.EV_CLOSE)).alias("ev_depth"),
+        step(X.EV_OPEN, X.EV_CLOSE).cum_sum().alias("ev_depth"),
         count(X.EV_OPEN, X.EV_SELF).alias("event_no"),
-        (count(X.TR_OPEN) - count(X.TR_CLOSE)).alias("tr_depth"),
+        step(X.TR_OPEN, X.TR_CLOSE).cum_sum().alias("tr_depth"),
         count(X.TR_OPEN, X.TR_SELF).alias("trace_no"),
-        step.cum_sum().alias("attr_depth"),
-        (step.cum_sum() - step + 1).alias("level"),
-    )
+        attr.cum_sum().alias("attr_depth"),
+        attr.alias("step"),
+    ).with_columns((pl.col("attr_depth") - pl.col("step") + 1).alias("level")).drop("step")
     if not (tok["kind"] == X.LOG_OPEN).any():
         raise ImportFormatError(f"{name} is not an XES file: it has no <log> element.")
     for column, what in (("ev_depth", "<event>"), ("tr_depth", "<trace>"),
