@@ -3,6 +3,11 @@
 ``import_file(store, path)`` reads a file, appends its events in one atomic batch and writes the
 records it could not accept to ``STORE/_quarantine/``. The readers (``read_csv``, ``read_jsonl``,
 ``read_xes``) are pure: they return a :class:`Parsed` value and write nothing.
+
+Accounting: every source record is imported, quarantined or counted as a duplicate, so
+``read == imported + quarantined + skipped_duplicate``. A quarantine row has ``source``,
+``source_line`` (1-based line of the record in the file; for XES the line of the ``<event>`` tag),
+``reason`` and ``raw`` (the record's text, at most 4,096 characters).
 """
 
 from eventlab.importers.batch import Parsed

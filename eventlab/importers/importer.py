@@ -52,6 +52,11 @@ def import_file(
     read in ``tz``. Without source versions the store continues existing streams, so a grown
     file can be re-imported; with a mapped version column the source versions are kept (the
     store checks they continue each stream without gaps).
+
+    If the append fails (ValidationError, SchemaError, ConcurrencyError from the store) nothing
+    is written: no events and no quarantine file. Raises ValidationError for bad arguments
+    (unknown format, missing file, mapping naming absent columns) and ImportFormatError for a
+    file that cannot be read at all (e.g. an XES file with a DOCTYPE, or truncated).
     """
     started = time.perf_counter()
     parsed = read_file(path, format=format, stream_type=stream_type, mapping=mapping, tz=tz,
