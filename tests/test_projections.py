@@ -303,3 +303,33 @@ def test_diff_against_an_external_csv_read_model(
     assert "read models differ" in diff._repr_html_()
     with pytest.raises(ValidationError, match="repeated key"):
         diff_frames(ours, pl.concat([ours, ours]), "stream_id")
+
+
+def test_ordered_runs_chain_only_files_that_follow_each_other() -> None:
+    from eventlab.store.log import DataFile
+    from eventlab.store.scan import ordered_runs
+
+    def f(name: str, lo: int, hi: int) -> DataFile:
+        return DataFile(name, "t", "2020-01", hi - lo + 1, 1, "", lo, hi, "", "")
+
+    runs = ordered_runs([f("jan", 1, 10), f("feb", 11, 20), f("mar-a", 5, 30), f("mar-b", 31, 40)])
+    assert [[x.path for x in run] for run in runs] == [["jan", "feb", "mar-b"], ["mar-a"]]
+
+
+def test_a_time_ordered_store_folds_as_one_run(store: EventStore) -> None:
+    months = [D + timedelta(days=31 * i) for i in range(6)]
+    store.append(
+        pl.DataFrame(
+            {
+                "stream_type": "fine",
+                "stream_id": ["A", "B"] * 3,
+                "event_type": "Payment",
+                "occurred_at": months,
+                "paymentAmount": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            }
+        )
+    )
+    parts, rows = store.scan_partitions(stream_types=["fine"])
+    assert (len(parts), rows, len(store.files)) == (1, 6, 6)
+    last = Projection("p", fields={"paid": r.last("paymentAmount")})
+    assert store.project(last).state()["paid"].to_list() == [5.0, 6.0]

@@ -4,9 +4,10 @@
 ``merge_states`` combines partial states of disjoint chunks; ``finalize`` turns state columns into
 field values and adds derived fields. All three are pure functions over LazyFrames.
 
-``fold_store`` runs them over a store: one partial per partition (files of a partition, in commit
-order, keep every stream's rows in position order, so order-sensitive reducers take the cheap
-``last()`` path when the key is the stream), evaluated together with ``pl.collect_all`` and merged.
+``fold_store`` runs them over a store: one partial per run of files whose position ranges follow
+each other (such a run keeps every stream's rows in position order, so order-sensitive reducers
+take the cheap ``last()`` path when the key is the stream), evaluated together with
+``pl.collect_all`` and merged. A time-ordered store is a single run: no merge at all.
 """
 
 from __future__ import annotations

@@ -197,21 +197,32 @@ def build_scan(
     return _scan_files(files, schema, wanted)
 
 
+def ordered_runs(files: Sequence[DataFile]) -> list[list[DataFile]]:
+    """Chain files into runs where each file starts after the previous one ends (positions).
+
+    Each file is sorted by (stream_id, version), so concatenating a run keeps every stream's
+    rows in position order. A time-ordered batch spread over many month partitions is one run;
+    files whose position ranges overlap (one unsorted batch) start further runs.
+    """
+    runs: list[list[DataFile]] = []
+    for data_file in sorted(files, key=lambda f: (f.min_position, f.path)):
+        run = next((r for r in runs if r[-1].max_position < data_file.min_position), None)
+        if run is None:
+            runs.append([data_file])
+        else:
+            run.append(data_file)
+    return runs
+
+
 def build_partition_scans(
     root: Path, state: LogState, wanted: ScanFilter, include: Sequence[str] = ()
 ) -> tuple[list[pl.LazyFrame], int]:
-    """One LazyFrame per partition (its files in commit order) and the rows of kept files.
-
-    Files are sorted by (stream_id, version) and commits follow each other in position order, so
-    inside each returned frame every stream's rows come in position order.
-    """
+    """One LazyFrame per ordered run of files (see :func:`ordered_runs`), and the rows of the
+    files read. Inside each frame every stream's rows come in position order."""
     wanted = _resolve(state, wanted)
     schema = _schema(state, wanted, include)
-    groups: dict[tuple[str, str], list[DataFile]] = {}
-    for data_file in kept_files(state, wanted):
-        groups.setdefault((data_file.stream_type, data_file.month), []).append(data_file)
+    files = kept_files(state, wanted)
     frames = [
-        _scan_files([root / f.path for f in files], schema, wanted)
-        for _, files in sorted(groups.items())
+        _scan_files([root / f.path for f in run], schema, wanted) for run in ordered_runs(files)
     ]
-    return frames, sum(f.rows for files in groups.values() for f in files)
+    return frames, sum(f.rows for f in files)
