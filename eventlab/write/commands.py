@@ -240,7 +240,11 @@ def normalize(frame: pl.DataFrame, types: Sequence[CommandType], *, now: datetim
     }
     for name, dtype in META.items():
         column = pl.col(name) if name in out.columns else pl.lit(None, dtype)
-        out = out.with_columns(_cast(column, out.schema.get(name, dtype), dtype).alias(name))
+        typed = _cast(column, out.schema.get(name, dtype), dtype)
+        if name == "occurred_at":  # kept to report an unreadable time
+            out = out.with_columns(column.cast(pl.String).alias("occurred_at__raw"),
+                                   (column.is_not_null() & typed.is_null()).alias("__bad_time"))
+        out = out.with_columns(typed.alias(name))
         if name in fill:
             out = out.with_columns(pl.coalesce(name, fill[name]).alias(name))
     casts = []
@@ -263,7 +267,11 @@ def invalid_reason(types: Sequence[CommandType], columns: Sequence[str]) -> pl.E
     ctype = pl.col("command_type")
     chain = pl.when(pl.col("stream_id").is_null() | (pl.col("stream_id") == "")).then(
         pl.lit("field 'stream_id' is required (a command addresses one stream)")
-    ).when(~ctype.is_in(known).fill_null(False)).then(
+    )
+    chain = chain.when(pl.col("__bad_time")).then(_format(
+        "field 'occurred_at' must be a datetime (UTC, or ISO 8601 text)",
+        pl.col("occurred_at__raw")))
+    chain = chain.when(~ctype.is_in(known).fill_null(False)).then(
         pl.format("command type {} is unknown; known types: {}", ctype.fill_null("null"),
                   pl.lit(", ".join(known)))
     )
@@ -302,5 +310,5 @@ def validate(frame: pl.DataFrame, types: Sequence[CommandType], *, now: datetime
     row: every invalid command gets its own message."""
     normalized = normalize(frame, types, now=now)
     reason = invalid_reason(types, frame.columns)
-    raws = [c for c in normalized.columns if c.endswith("__raw")]
+    raws = [c for c in normalized.columns if c.endswith("__raw") or c == "__bad_time"]
     return normalized.with_columns(reason=reason).drop(raws)

@@ -49,8 +49,11 @@ class RejectIf:
     reason: str | pl.Expr = field(compare=False)
 
     def reason_expr(self) -> pl.Expr:
+        """The reason as a String expression, never null (a null formatted reason falls back
+        to the rule's condition, so a rejection is never mistaken for an acceptance)."""
         if isinstance(self.reason, pl.Expr):
-            return self.reason.cast(pl.String)
+            fallback = f"rejected by rule {self.condition.meta.root_names()} (reason was null)"
+            return self.reason.cast(pl.String).fill_null(pl.lit(fallback))
         return pl.lit(self.reason, pl.String)
 
 
@@ -223,8 +226,9 @@ class Decider:
             frame = frame.with_columns(position=pl.col("__row").cast(pl.Int64))
         if "version" not in frame.columns:
             frame = frame.with_columns(version=pl.int_range(1, pl.len() + 1).over("stream_id"))
-        missing = {c: d for c, d in self.event_schema.items() if c not in frame.columns}
-        frame = frame.with_columns(pl.lit(None, d).alias(c) for c, d in missing.items())
+        frame = frame.with_columns(
+            pl.col(c).cast(d) if c in frame.columns else pl.lit(None, d).alias(c)
+            for c, d in self.event_schema.items())
         streams = frame.select("stream_id").unique().sort("stream_id")
         partial = partial_state(frame.drop("__row").lazy(), self.projection).collect()
         return self.states(partial, streams)

@@ -23,7 +23,8 @@ OUTCOME_SCHEMA = {"seq": pl.Int64(), "reason": pl.String(), "events": pl.Int64()
 @dataclass(frozen=True)
 class Decisions:
     """``outcomes``: seq, reason (null = accepted), events (count), version (after);
-    ``events``: the new events (event schema + seq, index), positions from first_position+1."""
+    ``events``: the new events (event schema + seq, index) in command order, positions from
+    first_position+1."""
 
     outcomes: pl.DataFrame
     events: pl.DataFrame
@@ -69,7 +70,10 @@ def run(decider: Decider, commands: pl.DataFrame, partial: pl.DataFrame, *,
             merged = decider.merge_lazy([state.lazy(), decider.partial_lazy(emitted.lazy())])
             state = conform(merged.join(alive.lazy(), on="stream_id", how="semi").collect(),
                             decider)
-    return Decisions(pl.concat(outcomes), pl.concat(events), len(groups))
+    ordered_events = pl.concat(events).sort("seq", "index").with_columns(  # command order
+        position=pl.int_range(first_position + 1, first_position + 1 + pl.len(),
+                              dtype=pl.Int64))
+    return Decisions(pl.concat(outcomes).sort("seq"), ordered_events, len(groups))
 
 
 def _outcomes(decided: pl.DataFrame, emitted: pl.DataFrame) -> pl.DataFrame:
