@@ -22,9 +22,12 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## Main job: install into .venv and open JupyterLab on the first notebook.
+## Main job: install into .venv and open JupyterLab on the first notebook (works offline).
+## As root (containers) JupyterLab needs --allow-root; it never checks for updates.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root) \
+	--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 lab: install
-	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb
+	$(BIN)/jupyter lab notebooks/01_quickstart.ipynb $(LAB_FLAGS)
 
 ## Headless twin of `make lab`: import the bundled sample audit log and print a summary.
 demo: install
