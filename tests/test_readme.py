@@ -164,3 +164,18 @@ def test_readme_python_blocks_run(tmp_path: Path) -> None:
     result = run_blocks(blocks, work)
     assert result.returncode == 0, f"{result.stderr}\n{result.stdout}"
     assert set(os.listdir(ROOT)) == before, "a README block wrote into the checkout"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)")
+MAX_IMAGE_BYTES = 300_000
+
+
+def test_readme_images_are_committed_and_small() -> None:
+    links = [link for link in IMAGE.findall(README.read_text()) if "://" not in link]
+    for link in links:
+        path = ROOT / link
+        assert path.is_file(), f"README shows {link}, which does not exist"
+        size = path.stat().st_size
+        assert size < MAX_IMAGE_BYTES, f"{link} is {size:,} bytes; keep images under 300 KB"
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{link} is not a PNG"
