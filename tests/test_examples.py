@@ -175,3 +175,34 @@ def test_write_bank_store_refuses_bad_batches_and_used_folders(tmp_path: Path) -
     write_bank_store(tmp_path / "b", 100, 10)
     with pytest.raises(FileExistsError, match="not empty"):
         write_bank_store(tmp_path / "b", 100, 10)
+
+
+def files_in_layout_order(store: EventStore) -> bool:
+    """Every file holds only its partition's events, sorted by (stream_id, version)."""
+    for data_file in store.files:
+        frame = pl.read_parquet(store.root / data_file.path)
+        months = frame["occurred_at"].dt.strftime("%Y-%m").unique().to_list()
+        ordered = frame.equals(frame.sort("stream_id", "version"))
+        if months != [data_file.month] or not ordered or f"={data_file.stream_type}/" not in (
+            data_file.path
+        ):
+            return False
+    return True
+
+
+def test_shuffled_batch_of_two_stream_types_lands_in_layout_order(tmp_path: Path) -> None:
+    accounts = generate_bank_events(6_000, 80, seed=2)
+    loans = generate_bank_events(2_000, 30, seed=9).with_columns(stream_type=pl.lit("loan"))
+    shuffled = pl.concat([accounts, loans]).sample(fraction=1.0, shuffle=True, seed=5)
+    store = EventStore.create(tmp_path / "store")
+    store.append(shuffled.head(5_000))
+    store.append(shuffled.tail(3_000))
+    assert {f.stream_type for f in store.files} == {"account", "loan"}
+    assert files_in_layout_order(store)
+    stored = store.scan().collect().sort("position")
+    assert stored["event_id"].equals(shuffled["event_id"])  # positions follow batch order
+    expected = pl.int_range(1, pl.len() + 1).over("stream_type", "stream_id")
+    assert stored.select((pl.col("version") == expected).all()).item()
+    store.compact()  # merges each partition's two files: rows arrive out of stream order
+    assert files_in_layout_order(store)
+    assert store.scan().collect().sort("position").equals(stored)
