@@ -1,0 +1,168 @@
+"""Crash torture: writer processes SIGKILLed at random moments during append, compact, snapshot
+builds and export; after every kill the store is opened (recovery) and verified.
+
+Each lane (tests/helpers/torture_worker.py) owns one store and cycles through the operations; the
+lanes run in parallel. After each kill the lane's checker reports facts, asserted here:
+
+* ``EventStore.open`` + ``verify()`` find nothing wrong; no ``_txn/`` leftover; no file under
+  ``events/`` the log does not list (engines reading the folder see no partial batch);
+* positions are exactly 1..head; no batch is partial; every batch the worker was told is
+  committed (its ledger) is stored whole; at most one committed batch per kill is unknown to the
+  ledger (killed between the commit point and the ledger line);
+* events committed before the kill are unchanged (content hash), compaction included;
+* snapshots: ``state()`` with snapshots equals ``state()`` without, at 5 valid times;
+* exports: each read model equals a full fold at its recorded high-water position (so it is
+  the old or the new one, never a mix).
+
+``make test`` runs >= 200 kills; ``make torture`` (EVENTLAB_TORTURE_SCALE=10) runs 10x more. A
+summary with the counts goes to test-artifacts/torture-summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers.procs import ROOT, worker_env
+
+LANE = Path(__file__).with_name("helpers") / "torture_worker.py"
+LANES = 3  # 2 cores: lanes sleep (random delays) and wait on fsync, so 3 keep both busy
+OPS = ("append", "compact", "snapshot", "export")
+SCALE = int(os.environ.get("EVENTLAB_TORTURE_SCALE", "1"))
+KILLS_PER_LANE = 72 * SCALE  # 3 lanes x 72 = 216 kills, 54 per operation
+SUMMARY = ROOT / "test-artifacts" / "torture-summary.json"
+
+
+def run_lanes(tmp_path: Path, kills: int, ops: tuple[str, ...]) -> list[dict[str, Any]]:
+    procs = []
+    for lane in range(LANES):
+        folder = tmp_path / f"lane{lane}"
+        folder.mkdir()
+        procs.append(subprocess.Popen(
+            [sys.executable, str(LANE), str(folder), str(1000 + lane), str(kills), ",".join(ops)],
+            env=worker_env(), cwd=LANE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        ))
+    results: list[dict[str, Any]] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60 * SCALE + 240)
+        assert proc.returncode == 0, err[-4000:]
+        lines = out.splitlines()
+        assert lines and lines[-1] == "done", (out[-2000:], err[-4000:])
+        results += [json.loads(line) for line in lines[:-1]]
+    return results
+
+
+def problems(kill: dict[str, Any]) -> list[str]:
+    """Every broken invariant of one kill (empty when all hold)."""
+    if "checker_failed" in kill:
+        return ["the checker crashed (see stderr)"]
+    checks = {
+        "worker was killed while running": kill["started"] and kill["ended"] == "killed",
+        "verify passes": kill["verify_ok"],
+        "no _txn leftover after open": kill["txn_left"] == [],
+        "no unlisted or missing file under events/": kill["orphans"] == [],
+        "positions are 1..head": kill["positions_gapless"],
+        "no partial batch": kill["partial"] == [],
+        "no reported batch lost": kill["lost"] == [],
+        "at most the in-flight batch unreported": len(kill["unreported"]) <= 1,
+        "earlier events unchanged": kill.get("history_unchanged", True),
+        "snapshots change no state": kill.get("snapshot_points_differing", []) == [],
+        "single-file export is old or new": "WRONG" not in kill.get("export_single", ""),
+        "partitioned export is old or new": "WRONG" not in kill.get("export_partitioned", ""),
+    }
+    return [name for name, ok in checks.items() if not ok]
+
+
+def summarize(kills: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    by_op: dict[str, Counter[str]] = {op: Counter() for op in OPS}
+    for kill in kills:
+        counts = by_op[kill["op"]]
+        counts["kills"] += 1
+        counts["invariant failures"] += bool(problems(kill))
+        for action in kill.get("recovered", []):
+            counts[f"recovery: {action}"] += 1
+        counts["committed but unreported (adopted)"] += len(kill.get("unreported", []))
+        for kind in ("single", "partitioned"):
+            if f"export_{kind}" in kill:
+                counts[f"export {kind}: {kill[f'export_{kind}']}"] += 1
+        if kill["op"] == "snapshot":
+            counts["snapshot files present"] += kill.get("snapshots", 0) > 0
+    return {"kills": len(kills), "seconds": round(seconds, 1), "lanes": LANES,
+            "by_operation": {op: dict(sorted(c.items())) for op, c in by_op.items()}}
+
+
+@pytest.mark.timeout(600 * SCALE)
+def test_random_kills_never_break_the_store(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    kills = run_lanes(tmp_path, KILLS_PER_LANE, OPS)
+    summary = summarize(kills, time.perf_counter() - started)
+    SUMMARY.parent.mkdir(parents=True, exist_ok=True)
+    SUMMARY.write_text(json.dumps(summary, indent=1))
+
+    assert len(kills) == LANES * KILLS_PER_LANE >= 200
+    broken = [(k["op"], k["tag"], problems(k)) for k in kills if problems(k)]
+    assert broken == [], broken[:10]
+    by_op = summary["by_operation"]
+    # the kills really hit writers mid-commit (else the invariants above would be vacuous);
+    # the share depends on the machine's load, so the bounds are low: about 10% is typical
+    recoveries = {op: c.get("recovery: rolled", 0) + c.get("recovery: completed", 0)
+                  for op, c in by_op.items()}
+    assert sum(recoveries.values()) >= 10 * SCALE, by_op
+    assert recoveries["append"] + recoveries["compact"] >= 4 * SCALE, by_op
+    assert by_op["snapshot"].get("snapshot files present", 0) >= 10, by_op
+    exported = [k for k in kills if k["op"] == "export"]
+    assert sum("whole" in k.get("export_single", "") for k in exported) >= 10, by_op
+    assert sum("whole" in k.get("export_partitioned", "") for k in exported) >= 10, by_op
+    assert max(k["head"] for k in kills) > 300  # the stores kept growing through the kills
+
+
+def test_the_checker_sees_each_broken_invariant(tmp_path: Path) -> None:
+    """The lane's checker is what the torture test trusts: break each invariant by hand and
+    check that it is reported (else the torture test could not fail)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    sys.path.insert(0, str(LANE.parent))
+    import torture_worker as tw
+
+    lane = tmp_path / "lane"
+    tw._setup(lane)
+    store = tw.EventStore.open(lane / "store")
+    view = store.project(tw.PROJECTION)
+    view.build_snapshots(every="1mo")
+    tw.export(store, tw.PROJECTION, lane / "exports-single")
+    clean = tw.check("export", lane, {})
+    assert problems({**clean, "op": "export", "started": True, "ended": "killed"}) == []
+    assert clean["export_single"] == "whole"
+
+    with open(lane / "ledger", "a") as ledger:
+        ledger.write("ok ghost 5\n")  # reported as committed, never stored
+    data_file = store.files[0].path
+    copy = (lane / "store" / data_file).with_name("injected.parquet")
+    copy.write_bytes((lane / "store" / data_file).read_bytes())  # an unlisted file
+    model = lane / "exports-single" / "batches.parquet"
+    meta = {k.decode(): v.decode() for k, v in pq.read_metadata(model).metadata.items()}
+    pl.read_parquet(model).with_columns(pl.col("events") + 1).write_parquet(model, metadata=meta)
+    snapshot = sorted((lane / "store" / "_snapshots").rglob("at-*.parquet"))[-1]
+    pl.read_parquet(snapshot).with_columns(pl.col("events") * 0).write_parquet(snapshot)
+
+    broken = tw.check("export", lane, clean)
+    found = set(problems({**broken, "op": "export", "started": True, "ended": "killed"}))
+    assert {"verify passes", "no unlisted or missing file under events/", "no reported batch lost",
+            "single-file export is old or new"} <= found, broken
+    snap = tw.check("snapshot", lane, clean)
+    assert snap["snapshot_points_differing"], snap
+    copy.unlink()
+    path = lane / "store" / data_file
+    pl.read_parquet(path).slice(1).write_parquet(path)  # a committed event destroyed
+    gone = tw.check("append", lane, clean)
+    assert {"positions are 1..head", "no partial batch", "earlier events unchanged"} <= set(
+        problems({**gone, "op": "append", "started": True, "ended": "killed"})), gone
