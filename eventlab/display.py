@@ -62,8 +62,49 @@ def info_html(info: StoreInfo) -> str:
     return card("eventlab store", table(rows) + types)
 
 
+def span_text(first: Any, last: Any) -> str:
+    """A time span in the largest sensible unit ("3.2 years", "5 days", "40 minutes")."""
+    if first is None or last is None:
+        return "—"
+    seconds = (last - first).total_seconds()
+    for unit, size in (("years", 31_556_952), ("days", 86_400), ("hours", 3_600),
+                       ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{seconds:,.0f} seconds"
+
+
+def rate_svg(store: EventStore, info: StoreInfo, width: int = 460, height: int = 150) -> str:
+    """Events over time by type as an inline SVG (drawn by vl-convert: no script, no network),
+    or "" for an empty store."""
+    if not info.events:
+        return ""
+    from eventlab import charts
+
+    every = charts.auto_every(info.first_occurred_at, info.last_occurred_at)
+    chart = charts.event_rate(store.scan().select("occurred_at", "event_type"), every=every)
+    return charts.to_svg(chart.properties(width=width, height=height))
+
+
 def store_html(store: EventStore) -> str:
-    return info_html(store.info())
+    """The store's overview card: counts, time span, event types, and the event rate chart."""
+    info = store.info()
+    rows = [
+        ("path", info.path),
+        ("events", info.events),
+        ("streams", info.streams),
+        ("stream types", ", ".join(info.stream_types) or None),
+        ("event types", len(info.event_types)),
+        ("first occurred", info.first_occurred_at),
+        ("last occurred", info.last_occurred_at),
+        ("time span", span_text(info.first_occurred_at, info.last_occurred_at)),
+        ("last recorded", info.last_recorded_at),
+        ("commits", info.commits),
+    ]
+    types = f"<div><i>event types:</i> {top_counts(info.event_types)}</div>"
+    chart = rate_svg(store, info)
+    figure = f"<div style='margin-top:6px'>{chart}</div>" if chart else ""
+    return card("eventlab store", table(rows) + types + figure)
 
 
 def append_result_html(result: AppendResult) -> str:

@@ -1,0 +1,170 @@
+"""ReadModelCompare: two read models side by side (``eventlab.diff_frames``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+import ipywidgets as w
+import polars as pl
+
+from eventlab import charts
+from eventlab.display import table as kv_table
+from eventlab.errors import ValidationError
+from eventlab.projections.diff import diff_frames
+from eventlab.projections.view import ProjectionView
+from eventlab.store.eventstore import EventStore
+from eventlab.widgets import _frames as F
+from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors, table_html
+from eventlab.widgets.inspector import StreamInspector
+
+ANY_COLUMN = "(any column)"
+KINDS = ("changed", "only in A", "only in B")
+MAX_CHOICES = 500  # rows offered in the row picker
+
+
+class ReadModelCompare(StatusMixin, w.VBox):
+    """Compare read models ``a`` and ``b`` (DataFrames, LazyFrames, ProjectionViews - their
+    current state - ReadModel exports, or Parquet/CSV paths) on ``key``.
+
+    Shows the only-in-A / only-in-B / changed counts, mismatches per column (a bar chart), and
+    the differing rows with both values (``<col>_a`` / ``<col>_b``). Choosing a row (``pick``,
+    or :meth:`select_row`) opens that stream's :class:`StreamInspector` when ``store`` is given,
+    else the row's values side by side. Frames: ``a``, ``b``, ``diff``, ``rows``, ``detail``.
+    """
+
+    def __init__(
+        self,
+        a: Any,
+        b: Any,
+        key: str | Sequence[str] | None = None,
+        *,
+        store: EventStore | None = None,
+        projection: Any = None,
+        name: str | None = None,
+        labels: tuple[str, str] = ("A", "B"),
+        columns: Sequence[str] | None = None,
+        tolerance: float = 0.0,
+        rows: int = 20,
+        offline: bool = True,
+    ) -> None:
+        self.a, self.b = F.read_model(a, labels[0]), F.read_model(b, labels[1])
+        keys = [key] if isinstance(key, str) else list(key) if key else F.pick_key(
+            [self.a, self.b], [a, b])
+        self.diff = diff_frames(self.a, self.b, keys, columns=columns, tolerance=tolerance)
+        self.key, self.labels, self.max_rows = keys, labels, rows
+        self.store = store
+        self.projection = _inspector_projection(store, projection, name, (a, b))
+        self.inspector: StreamInspector | None = None
+        self._refilling = False
+        self.detail = pl.DataFrame()
+        self._init_status()
+        self.counts_html = w.HTML(self._counts())
+        self.chart = chart_widget(charts.diff_bars(self.diff), offline)
+        self.kind = w.ToggleButtons(options=KINDS, value=KINDS[0])
+        differing = self.diff.mismatches.filter(pl.col("mismatches") > 0)["column"].to_list()
+        self.column = w.Dropdown(options=[ANY_COLUMN, *differing], value=ANY_COLUMN,
+                                 description="column")
+        self.table_html = w.HTML()
+        self.pick = w.Dropdown(options=[], value=None, description="open row")
+        self.detail_box = w.VBox()
+        super().__init__(children=[
+            self.counts_html, self.chart, w.HBox([self.kind, self.column]), self.table_html,
+            self.pick, self.detail_box, self.status,
+        ])
+        self.kind.observe(lambda c: self._show_rows(), names="value")
+        self.column.observe(lambda c: self._show_rows(), names="value")
+        self.pick.observe(lambda c: self._open(c["new"]), names="value")
+        self._show_rows()
+
+    def _counts(self) -> str:
+        a, b = (escape(x) for x in self.labels)
+        counts = self.diff.summary()
+        return kv_table([
+            (f"only in {a}", counts["only_in_a"]), (f"only in {b}", counts["only_in_b"]),
+            ("changed", counts["changed"]), ("compared columns", len(self.diff.columns)),
+            ("key", ", ".join(self.key)),
+        ])
+
+    # ----------------------------------------------------------------- rows
+    def _current_rows(self) -> pl.DataFrame:
+        kind, column = self.kind.value, self.column.value
+        if kind == "only in A":
+            return self.diff.only_in_a
+        if kind == "only in B":
+            return self.diff.only_in_b
+        changed = self.diff.changed
+        if column == ANY_COLUMN:
+            return changed
+        return changed.filter(pl.col("changed_columns").list.contains(column)).select(
+            *self.key, "changed_columns", f"{column}_a", f"{column}_b")
+
+    @reports_errors
+    def _show_rows(self) -> None:
+        self.rows = self._current_rows()
+        caption = f"{self.rows.height:,} rows ({self.kind.value})"
+        self.table_html.value = table_html(self.rows, self.max_rows, caption)
+        labels = [
+            ", ".join(str(v) for v in row) for row in
+            self.rows.head(MAX_CHOICES).select(self.key).iter_rows()
+        ]
+        self._refilling = True
+        try:
+            self.pick.options = [(label, i) for i, label in enumerate(labels)]
+            self.pick.value = None
+        finally:
+            self._refilling = False
+
+    def select_row(self, index: int) -> None:
+        """Open the ``index``-th row of the table shown (what choosing it in ``pick`` does)."""
+        if not 0 <= index < min(self.rows.height, MAX_CHOICES):
+            raise ValidationError(
+                f"row {index} is not shown; the table has {self.rows.height} rows "
+                f"(the first {MAX_CHOICES} can be opened)."
+            )
+        self.pick.value = index
+
+    @reports_errors
+    def _open(self, index: int | None) -> None:
+        if index is None or self._refilling:
+            return
+        row = self.rows.slice(index, 1)
+        if self.store is not None:
+            self._open_stream(row)
+            return
+        if self.kind.value == "changed":
+            self.detail = F.row_detail(self.diff.changed.join(row.select(self.key), on=self.key,
+                                                              how="semi"), self.diff.columns)
+        else:
+            self.detail = row
+        self.detail_box.children = [w.HTML(table_html(self.detail, len(self.diff.columns) + 1))]
+
+    def _open_stream(self, row: pl.DataFrame) -> None:
+        assert self.store is not None
+        stream_id = str(row[F.stream_column(self.key)][0])
+        stream_type = str(row["stream_type"][0]) if "stream_type" in self.key else None
+        if self.inspector is None:
+            self.inspector = StreamInspector(self.store, stream_id, self.projection,
+                                             stream_type=stream_type)
+        else:
+            self.inspector.stream_type = stream_type
+            self.inspector.show(stream_id)
+        self.detail = self.inspector.events
+        self.detail_box.children = [self.inspector]
+
+
+def _inspector_projection(
+    store: EventStore | None, projection: Any, name: str | None, sources: Sequence[Any]
+) -> ProjectionView | None:
+    """The projection the row's stream is inspected with: the one given, or a compared
+    ProjectionView that is keyed by stream_id."""
+    if store is None:
+        return None
+    if projection is not None:
+        return projection if isinstance(projection, ProjectionView) else store.project(
+            projection, name)
+    for source in sources:
+        if isinstance(source, ProjectionView) and tuple(source.projection.key) == ("stream_id",):
+            return source
+    return None
