@@ -18,13 +18,14 @@ would have produced it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 
 from eventlab import reducers as r
 from eventlab.projections.spec import Projection
 from eventlab.write.commands import CommandType, Field
-from eventlab.write.decider import Decider, Emit, Handler, reject_if
+from eventlab.write.decider import Decider, Emit, Handler, RejectIf, reject_if
 
 STREAM_TYPE = "account"
 OpenAccount = CommandType("OpenAccount", owner=Field(str, min_length=1))
@@ -47,17 +48,17 @@ ACCOUNTS = Projection(
         "withdrawn": r.sum("amount", on="Withdrawn"),
         "events": r.count(),
     },
-    stream_types=[STREAM_TYPE],
+    stream_types=(STREAM_TYPE,),
     derived={"balance": pl.col("deposited") - pl.col("withdrawn")},
 )
-EVENTS = {
+EVENTS: dict[str, dict[str, Any]] = {
     "AccountOpened": {"owner": pl.String}, "Deposited": {"amount": pl.Float64},
     "Withdrawn": {"amount": pl.Float64}, "OwnerChanged": {"owner": pl.String},
     "AccountClosed": {},
 }
 
 
-def _must_be_open() -> object:
+def _must_be_open() -> RejectIf:
     return reject_if(pl.col("status") != "open",
                      pl.format("account is not open (status: {})", pl.col("status")))
 

@@ -28,32 +28,33 @@ from eventlab.write.commands import CommandType, Field
 from eventlab.write.decider import Decider, Emit, Handler, RejectIf, reject_if
 
 STREAM_TYPE = "fine"
-_opt = {"required": False}
-CREATE = {"amount": Field(float, gt=0), "points": Field(int, ge=0, **_opt),
-          "article": Field(int, **_opt), "vehicleClass": Field(str, **_opt),
-          "dismissal": Field(str, **_opt), "totalPaymentAmount": Field(float, ge=0, **_opt)}
+OPTIONAL_TEXT = Field(str, required=False)
+CREATE = {"amount": Field(float, gt=0), "points": Field(int, ge=0, required=False),
+          "article": Field(int, required=False), "vehicleClass": OPTIONAL_TEXT,
+          "dismissal": OPTIONAL_TEXT,
+          "totalPaymentAmount": Field(float, ge=0, required=False)}
 #: event type -> (command type, command fields; the event carries the same payload)
 ACTIVITIES: dict[str, tuple[str, dict[str, Field]]] = {
     "Create Fine": ("CreateFine", CREATE),
-    "Send Fine": ("SendFine", {"expense": Field(float, ge=0, **_opt)}),
+    "Send Fine": ("SendFine", {"expense": Field(float, ge=0, required=False)}),
     "Insert Fine Notification": ("InsertFineNotification", {
-        "notificationType": Field(str, **_opt), "lastSent": Field(str, **_opt)}),
+        "notificationType": OPTIONAL_TEXT, "lastSent": OPTIONAL_TEXT}),
     "Add penalty": ("AddPenalty", {"amount": Field(float, gt=0)}),
     "Payment": ("Payment", {"paymentAmount": Field(float, gt=0),
-                            "totalPaymentAmount": Field(float, ge=0, **_opt)}),
+                            "totalPaymentAmount": Field(float, ge=0, required=False)}),
     "Send for Credit Collection": ("SendForCreditCollection", {}),
     "Insert Date Appeal to Prefecture": ("InsertDateAppealToPrefecture", {}),
-    "Send Appeal to Prefecture": ("SendAppealToPrefecture", {"dismissal": Field(str, **_opt)}),
+    "Send Appeal to Prefecture": ("SendAppealToPrefecture", {"dismissal": OPTIONAL_TEXT}),
     "Receive Result Appeal from Prefecture": ("ReceiveResultAppealFromPrefecture", {}),
     "Notify Result Appeal to Offender": ("NotifyResultAppealToOffender", {}),
-    "Appeal to Judge": ("AppealToJudge", {"dismissal": Field(str, **_opt)}),
+    "Appeal to Judge": ("AppealToJudge", {"dismissal": OPTIONAL_TEXT}),
 }
 COMMANDS = {event: CommandType(name, **fields) for event, (name, fields) in ACTIVITIES.items()}
 AS_COMMANDS = {event: name for event, (name, _) in ACTIVITIES.items()}
 
 FINES = Projection(
     "fines",
-    stream_types=[STREAM_TYPE],
+    stream_types=(STREAM_TYPE,),
     fields={
         "events": r.count(),
         "fined": r.sum("amount", on=["Create Fine"]),
@@ -109,7 +110,8 @@ def fines_decider(*, send_deadline_days: int | None = None,
 
 def _u(purpose: int, seed: int) -> pl.Expr:
     """A uniform number in [0, 1) per fine, fixed by (seed, purpose, fine)."""
-    return (pl.col("fine").hash(seed=seed * 7919 + purpose) % 1_000_003).cast(pl.Float64) / 1_000_003
+    bucket = pl.col("fine").hash(seed=seed * 7919 + purpose) % 1_000_003
+    return bucket.cast(pl.Float64) / 1_000_003
 
 
 def fine_commands(n_fines: int = 1_000, *, seed: int = 0,

@@ -98,7 +98,7 @@ def shipment_decider() -> Decider:
 
 def fulfilment() -> ProcessManager:
     """The saga; its state remembers each order's address and total by correlation id."""
-    memory = Projection("fulfilment", key="correlation_id", stream_types=["order"], fields={
+    memory = Projection("fulfilment", key=("correlation_id",), stream_types=("order",), fields={
         "ship_to": r.first("address", on="OrderPlaced"),
         "order_total": r.first("amount", on="OrderPlaced"),
     })

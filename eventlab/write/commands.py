@@ -95,15 +95,9 @@ class Field:
 
     def all_rules(self) -> list[Rule]:
         """The declared bounds as rules (in a fixed order), then the custom rules."""
-        out: list[Rule] = []
-        bounds: list[tuple[float | None, str, Check]] = [
-            (self.gt, ">", lambda c, v=self.gt: c > v),
-            (self.ge, ">=", lambda c, v=self.ge: c >= v),
-            (self.lt, "<", lambda c, v=self.lt: c < v),
-            (self.le, "<=", lambda c, v=self.le: c <= v),
-        ]
-        out += [Rule(f"must be {op} {value}", check) for value, op, check in bounds
-                if value is not None]
+        out = [Rule(f"must be {op} {value}", _bound(op, value)) for value, op in
+               ((self.gt, ">"), (self.ge, ">="), (self.lt, "<"), (self.le, "<="))
+               if value is not None]
         if self.one_of is not None:
             values = list(self.one_of)
             out.append(Rule(f"must be one of {values}", lambda c: c.is_in(values)))
@@ -115,6 +109,14 @@ class Field:
             out.append(Rule(f"must have at least {n} character(s)",
                             lambda c: c.str.len_chars() >= n))
         return [*out, *self.rules]
+
+
+def _bound(op: str, value: float) -> Check:
+    checks: dict[str, Check] = {
+        ">": lambda c: c > value, ">=": lambda c: c >= value,
+        "<": lambda c: c < value, "<=": lambda c: c <= value,
+    }
+    return checks[op]
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def invalid_reason(types: Sequence[CommandType], columns: Sequence[str]) -> pl.E
     check of: stream id, known type, unknown fields, then per field type, required, rules."""
     known = [t.name for t in types]
     ctype = pl.col("command_type")
-    chain = pl.when(pl.col("stream_id").is_null() | (pl.col("stream_id") == "")).then(
+    chain: Any = pl.when(pl.col("stream_id").is_null() | (pl.col("stream_id") == "")).then(
         pl.lit("field 'stream_id' is required (a command addresses one stream)")
     )
     chain = chain.when(pl.col("__bad_time")).then(_format(

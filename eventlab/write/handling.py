@@ -158,9 +158,9 @@ def prior_outcomes(store: EventStore, frame: pl.DataFrame, types: list[str]) -> 
     if store.head == 0 or not types:
         return found
     streams = frame["stream_id"].unique()
-    window = {"stream_ids": streams.to_list()} if streams.len() <= 1000 else {}
+    few = streams.to_list() if streams.len() <= 1000 else None
     stored = (
-        store.scan(stream_types=types, include=["causation_id"], **window)
+        store.scan(stream_types=types, stream_ids=few, include=["causation_id"])
         .filter(pl.col("causation_id").is_in(ids.implode()))
         .group_by("causation_id")
         .agg(events=pl.len().cast(pl.Int64), version=pl.col("version").max())
