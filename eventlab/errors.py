@@ -7,6 +7,9 @@ Messages say what is wrong, what is valid, and what to do about it.
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from typing import Any
 
 
@@ -52,6 +55,68 @@ class LockTimeoutError(EventlabError, TimeoutError):
 
 class CorruptStoreError(EventlabError, RuntimeError):
     """The store's files do not match its commit log (see ``eventlab verify``)."""
+
+
+class StorageError(EventlabError, OSError):
+    """The store's folder could not be written (disk full, file too large, read-only, no
+    permission). Nothing half-written is visible: the log never lists a file of the failed
+    commit. ``errno`` is the operating system's error number when known."""
+
+
+_STORAGE_HINTS = {
+    errno.ENOSPC: "the disk is full. Free some space and retry (appends are idempotent)",
+    errno.EDQUOT: "the disk quota is exhausted. Free some space and retry",
+    errno.EFBIG: "a file would exceed the size limit for this process (ulimit -f). Raise the "
+    "limit or append smaller batches",
+    errno.EROFS: "the file system is mounted read-only. Open a writable copy to change it",
+    errno.EACCES: "this user may not write there (read-only folder?). Check `ls -ld` of the "
+    "store and its subfolders, or open a writable copy",
+    errno.EPERM: "the operation is not permitted. Check the folder's permissions",
+}
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+def io_errno(exc: BaseException) -> int | None:
+    """The errno of an I/O failure: an OSError, or a Polars error wrapping one ("os error N")."""
+    if isinstance(exc, EventlabError):
+        return None
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno
+    found = _OS_ERROR.search(str(exc))  # Polars: PermissionError("... (os error 13)"), ...
+    if found:
+        return int(found.group(1))
+    return 0 if isinstance(exc, OSError) else None
+
+
+def write_failure(path: os.PathLike[str] | str, exc: Exception) -> OSError:
+    """The OSError behind a failed Polars write of ``path`` (Polars raises ComputeError,
+    sometimes without the OS error number, e.g. "Invalid thrift: transport error": then one
+    more byte is written where it stopped to learn it; EIO if that works)."""
+    code = io_errno(exc)
+    if code is None:
+        try:
+            with open(path, "ab") as handle:
+                handle.write(b"\0")
+                handle.flush()
+        except OSError as probe:
+            code = probe.errno
+    code = code or errno.EIO
+    return OSError(code, f"{os.strerror(code)} (Polars: {str(exc).splitlines()[0]})", str(path))
+
+
+def storage_error(exc: BaseException, action: str, outcome: str) -> StorageError:
+    """A StorageError for ``exc`` (see :func:`io_errno`): ``cannot <action>: <errno name>
+    (<strerror>, at <file>). <outcome> Hint: ...``; ``action`` names the folder."""
+    code = io_errno(exc) or 0
+    name = errno.errorcode.get(code, f"errno {code}")
+    hint = _STORAGE_HINTS.get(code, "check the disk and the folder's permissions, then retry")
+    where = getattr(exc, "filename", None)
+    error = StorageError(
+        f"cannot {action}: {name} ({os.strerror(code) if code else exc}"
+        f"{f', at {where}' if where else ''}). {outcome} Hint: {hint}."
+    )
+    error.errno = code or None
+    return error
 
 
 class ImportFormatError(EventlabError, ValueError):

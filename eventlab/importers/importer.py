@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from eventlab.envelope import ENVELOPE
-from eventlab.errors import ValidationError
+from eventlab.errors import ValidationError, io_errno, storage_error, write_failure
 from eventlab.importers.batch import Parsed
 from eventlab.importers.delimited import read_csv
 from eventlab.importers.jsonl import read_jsonl
@@ -125,7 +126,12 @@ def _format(path: str | Path, format: str | None) -> str:
 def write_quarantine(root: Path, parsed: Parsed) -> Path:
     """Write the quarantine atomically (temporary file, fsync, rename); return its path."""
     folder = root / QUARANTINE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, f"write the quarantine into store {root}", "The file's "
+                            "accepted events were committed; its rejected records were not "
+                            "saved.") from exc
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     base = f"{stamp}-{slug(source_stem(parsed.source))}"
     target = folder / f"{base}.parquet"
@@ -134,10 +140,24 @@ def write_quarantine(root: Path, parsed: Parsed) -> Path:
         target = folder / f"{base}-{n}.parquet"
         n += 1
     tmp = folder / f".{target.name}.tmp"
-    parsed.quarantine.write_parquet(tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
+    try:
+        try:
+            parsed.quarantine.write_parquet(tmp)
+        except pl.exceptions.PolarsError as exc:
+            raise write_failure(tmp, exc) from exc
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except Exception as exc:
+        if io_errno(exc) is None:
+            raise
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise storage_error(
+            exc, f"write the quarantine of {parsed.source} into store {root}",
+            f"The file's accepted events were committed; its {parsed.quarantine.height} "
+            "rejected record(s) were not saved (re-importing the file adds no event again).",
+        ) from exc
     return target
 
 

@@ -19,6 +19,8 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from eventlab.errors import ValidationError
+from eventlab.errors import ValidationError, io_errno, storage_error, write_failure
 from eventlab.projections.fold import finalize, fold_store, merge_states
 from eventlab.projections.spec import Projection
 from eventlab.store.txn import fault
@@ -174,25 +176,43 @@ def _metadata(projection: Projection, head: int, events: int, rows: int) -> dict
     return {PREFIX + k: v for k, v in values.items()}
 
 
+@contextmanager
+def _storage_errors(tmp: Path, out: Path) -> Iterator[None]:
+    """Disk full or read-only folder: remove the temporary file and raise a StorageError."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, pl.exceptions.PolarsError):
+            exc = write_failure(tmp, exc)
+        if io_errno(exc) is None:
+            raise
+        with suppress(OSError):
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        raise storage_error(exc, f"export to {out}", "The previous read model (if any) is "
+                            "unchanged and nothing half-written is left.") from exc
+
+
 def _write_state(
     out: Path, projection: Projection, state: pl.DataFrame, meta: dict[str, str]
 ) -> None:
     path = _state_path(out, projection)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
-    state.write_parquet(tmp, metadata=meta)
-    os.replace(tmp, path)
+    with _storage_errors(tmp, out):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state.write_parquet(tmp, metadata=meta)
+        os.replace(tmp, path)
 
 
 def _write_model(
     frame: pl.DataFrame, target: Path, parts: list[str] | None, meta: dict[str, str]
 ) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
     if not parts:
-        frame.write_parquet(tmp, metadata=meta)
-        fault("export_before_replace")
-        os.replace(tmp, target)
+        with _storage_errors(tmp, target.parent):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frame.write_parquet(tmp, metadata=meta)
+            fault("export_before_replace")
+            os.replace(tmp, target)
         return
     missing = [p for p in parts if p not in frame.columns]
     if missing:
@@ -201,8 +221,10 @@ def _write_model(
         )
     table = frame.to_arrow()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    pq.write_to_dataset(table, tmp, partition_cols=parts)
-    _swap(tmp, target)
+    with _storage_errors(tmp, target.parent):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_to_dataset(table, tmp, partition_cols=parts)
+        _swap(tmp, target)
 
 
 def _swap(new: Path, target: Path) -> None:

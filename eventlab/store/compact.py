@@ -33,7 +33,6 @@ from eventlab.envelope import ENVELOPE, ENVELOPE_COLUMNS
 from eventlab.errors import CorruptStoreError, ValidationError
 from eventlab.progress import progress_bar
 from eventlab.store.layout import data_file_name, partition_dir
-from eventlab.store.lock import writer_lock
 from eventlab.store.log import Commit, DataFile, LogState
 from eventlab.store.txn import Transaction, fault
 from eventlab.store.writer import file_sha256, write_file
@@ -183,8 +182,7 @@ def compact(
             f"target_rows={target_rows!r} is not valid; use an int >= 2 (rows per merged file, "
             f"default {DEFAULT_TARGET_ROWS:,})."
         )
-    with writer_lock(store.root, timeout=store.lock_timeout):
-        store._recover()
+    with store._locked_write("compact"):
         return _compact_locked(store, target_rows, progress)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from eventlab.envelope import ENVELOPE, dtype_to_str, merge_schema, normalize_batch
-from eventlab.errors import LockTimeoutError, StoreExistsError, StoreNotFoundError, ValidationError
+from eventlab.errors import (
+    LockTimeoutError,
+    StorageError,
+    StoreExistsError,
+    StoreNotFoundError,
+    ValidationError,
+    io_errno,
+    storage_error,
+)
 from eventlab.progress import progress_bar
 from eventlab.store import batch as B
 from eventlab.store.layout import (
@@ -87,11 +96,14 @@ class EventStore:
                 f"{root} is not empty; a store needs a new or empty folder. "
                 f"Hint: EventStore.open({str(root)!r}) opens an existing store."
             )
-        for sub in (EVENTS_DIR, LOG_DIR):
-            (root / sub).mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT_VERSION, "created_at": _utc_now().isoformat(),
                 "layout": "events/stream_type=<type>/occurred_month=<YYYY-MM>/*.parquet"}
-        (root / META_FILE).write_text(json.dumps(meta, indent=1))
+        try:
+            for sub in (EVENTS_DIR, LOG_DIR):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / META_FILE).write_text(json.dumps(meta, indent=1))  # last: then it is a store
+        except OSError as exc:
+            raise storage_error(exc, f"create store {root}", "No store was created.") from exc
         return cls(root, **options)
 
     @classmethod
@@ -118,6 +130,8 @@ class EventStore:
                 self._recover()
         except LockTimeoutError:
             pass  # a live writer holds the lock: whatever is staged is its own
+        except OSError:
+            pass  # a read-only store: nothing can be recovered, and readers ignore _txn/
 
     def _recover(self) -> None:
         self.refresh()
@@ -237,9 +251,38 @@ class EventStore:
         rows = normalize_batch(events, stream_type)
         check_stream_types(rows["stream_type"].unique().to_list())
         validate_batch(rows, self._payload_schemas)
-        with writer_lock(self.root, timeout=self.lock_timeout):
-            self._recover()
+        with self._locked_write("append to"):
             return self._commit(rows, expected_version, progress)
+
+    @contextmanager
+    def _locked_write(self, action: str) -> Iterator[None]:
+        """Hold the writer lock (after recovery); an I/O failure (disk full, read-only folder)
+        becomes a StorageError once the partial commit is rolled back."""
+        try:
+            with writer_lock(self.root, timeout=self.lock_timeout):
+                self._recover()
+                before = self._state.commit
+                try:
+                    yield
+                except Exception as exc:
+                    if io_errno(exc) is None:
+                        raise
+                    outcome = self._roll_back_failed_write(before)
+                    raise storage_error(exc, f"{action} store {self.root}", outcome) from exc
+        except Exception as exc:
+            if isinstance(exc, StorageError) or io_errno(exc) is None:
+                raise
+            raise storage_error(exc, f"{action} store {self.root}", "Nothing was changed.") from exc
+
+    def _roll_back_failed_write(self, before: int) -> str:
+        try:
+            self._recover()  # rolls back whatever the failed commit staged or published
+        except Exception:
+            return ("Nothing of it is visible: the log lists none of its files; the next writer "
+                    "removes its leftovers in _txn/.")
+        if self._state.commit > before:
+            return "The commit itself was written (the log lists it); only its clean-up failed."
+        return "Nothing of it was committed, and the files it had written were removed."
 
     def _commit(
         self, rows: pl.DataFrame, expected: B.ExpectedVersion, progress: bool | None

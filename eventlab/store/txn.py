@@ -14,6 +14,7 @@ Readers only ever look at files the log lists, so they never see a partial batch
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -28,9 +29,13 @@ FAULT_ENV = "EVENTLAB_FAULT"
 
 
 def fault(point: str) -> None:
-    """Crash-test hook: SIGKILL this process at ``point`` when EVENTLAB_FAULT names it."""
-    if os.environ.get(FAULT_ENV) == point:
+    """Crash-test hook: SIGKILL this process at ``point`` when EVENTLAB_FAULT names it; raise
+    OSError(ENOSPC) there when it is ``enospc:<point>`` (disk-full tests)."""
+    wanted = os.environ.get(FAULT_ENV)
+    if wanted == point:
         os.kill(os.getpid(), signal.SIGKILL)
+    elif wanted == f"enospc:{point}":
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), point)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from eventlab.envelope import ENVELOPE, payload_columns
+from eventlab.errors import write_failure
 from eventlab.store.layout import ROW_GROUP_SIZE, data_file_name, partition_dir
 from eventlab.store.log import DataFile
 
@@ -99,9 +100,12 @@ def write_file(part: pl.DataFrame, rel: str, path: Path, stream_type: str, month
     table = part.select(*FILE_ENVELOPE, *payload)
     if not _sorted_by_stream(table):
         table = table.sort("stream_id", "version")
-    table.write_parquet(
-        path, compression="zstd", statistics=True, row_group_size=ROW_GROUP_SIZE
-    )
+    try:
+        table.write_parquet(
+            path, compression="zstd", statistics=True, row_group_size=ROW_GROUP_SIZE
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise write_failure(path, exc) from exc
     stats = table.select(
         pl.col("position").min().alias("min_position"),
         pl.col("position").max().alias("max_position"),
