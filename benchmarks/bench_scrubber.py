@@ -14,7 +14,8 @@ date picker does). Three set-ups:
 * widget, no snapshots - HistoryScrubber(use_snapshots=False): a full fold, but narrow scans
   and a chart that only moves its rule (a Vega-Lite param).
 * widget + snapshots - HistoryScrubber(snapshots="1w"): each step folds only the events after
-  the nearest weekly snapshot and merges.
+  the nearest weekly snapshot and merges. Also stepping event by event (step="event"), and at
+  an earlier "known at" commit (the widget then snapshots that commit's position too).
 
 Then where a step's time goes (each part timed alone, median). Prints markdown. Not a test.
 """
@@ -156,35 +157,42 @@ def main() -> None:
     args = parser.parse_args()
     store = store_for(args.events, args.accounts)
     clear_snapshots(store)
+    charts.enable_offline()  # once per kernel; not part of any widget's cost below
     kwargs: dict[str, Any] = {"step": "day", "metrics": METRICS, "metric": "total balance",
                               "sort_by": "balance", "descending": True}
-    setup = {}
-    setup["widget, no snapshots"], plain = timed(
+    once: dict[str, float] = {}
+    once["widget built (no snapshots)"], plain = timed(
         lambda: HistoryScrubber(store, ACCOUNTS, use_snapshots=False, **kwargs))
-    setup["widget + snapshots (1w)"], snap = timed(
-        lambda: HistoryScrubber(store, ACCOUNTS, snapshots="1w", **kwargs))
-    series_s, _ = timed(lambda: snap._series())
+    once["metric series: view.timeline, 120 points"], _ = timed(plain._series)
+    once["weekly snapshots: view.build_snapshots"], _ = timed(
+        lambda: store.project(ACCOUNTS).build_snapshots(every="1w", progress=False))
+    clear_snapshots(store)
+    snap = HistoryScrubber(store, ACCOUNTS, snapshots="1w", **kwargs)  # (already built)
+    once["widget built (step=event)"], events = timed(
+        lambda: HistoryScrubber(store, ACCOUNTS, **{**kwargs, "step": "event"}))
     plan = motions(snap.points.len(), args.steps)
-    rows = []
+    rows = [("naive (full re-fold)", m, stats(Naive(plain).drive(t))) for m, t in plan.items()]
     for name, widget in (("widget, no snapshots", plain), ("widget + snapshots (1w)", snap)):
         drive(widget, plan["play"][:3])  # warm-up
-        for motion, targets in plan.items():
-            rows.append((name, motion, stats(drive(widget, targets))))
-    naive = Naive(plain)
-    for motion, targets in plan.items():
-        rows.insert(0 if motion == "play" else 1, ("naive (full re-fold)", motion,
-                                                   stats(naive.drive(targets))))
+        rows += [(name, m, stats(drive(widget, t))) for m, t in plan.items()]
+    by_event = motions(events.points.len(), args.steps)["play"]
+    rows.append(("widget + snapshots (1w), step=event", "play", stats(drive(events, by_event))))
+    once["known-at change: series + weekly snapshots for that commit"], _ = timed(
+        lambda: setattr(snap.known, "value", snap.known.max - 1))
+    rows.append(("widget + snapshots (1w), known at an earlier commit", "jump",
+                 stats(drive(snap, plan["jump"]))))
+    snap.known.value = snap.known.max
     print(f"### HistoryScrubber step latency: {args.events:,} events, {args.accounts:,} accounts,"
-          f" {snap.points.len()} daily points, {args.steps} steps per motion\n")
+          f" {snap.points.len()} daily points ({events.points.len():,} event points), "
+          f"{args.steps} steps per motion\n")
     print("| set-up | motion | p50 ms | p95 ms | max ms |")
     print("|---|---|---:|---:|---:|")
     for name, motion, figures in rows:
         print(f"| {name} | {motion} | {figures} |")
-    print("\nOne-off costs: " + "; ".join(f"{k} widget built in {v:.1f} s" for k, v in
-                                           setup.items())
-          + f" (the metric series, `view.timeline` over {snap.series.height} points, "
-          f"{series_s:.1f} s of it; weekly snapshots included in the second).\n")
-    print("| part of a step (widget + snapshots, jumps) | median ms |")
+    print("\n| one-off cost | seconds |\n|---|---:|")
+    for name, seconds in once.items():
+        print(f"| {name} | {seconds:.1f} |")
+    print("\n| part of a step (widget + snapshots, jumps) | median ms |")
     print("|---|---:|")
     for name, ms in breakdown(snap, plan["jump"][:20]):
         print(f"| {name} | {ms:.1f} |")

@@ -212,6 +212,19 @@ def test_scrubber_snapshots_give_the_same_states(tmp_path: Path, view: Projectio
         assert snap.state.equals(plain.state)
 
 
+def test_scrubber_snapshots_an_earlier_known_at_commit(bitemporal: EventStore) -> None:
+    snap = HistoryScrubber(bitemporal, ACCOUNTS, step="day", snapshots="1w")
+    plain = HistoryScrubber(bitemporal, ACCOUNTS, step="day", use_snapshots=False)
+    folder = bitemporal.root / "_snapshots"
+    assert {p.name[-21:] for p in folder.rglob("*.parquet")} == {"p000000000005.parquet"}
+    snap.known.value = plain.known.value = 0
+    assert {p.name[-21:] for p in folder.rglob("*.parquet")} == {
+        "p000000000005.parquet", "p000000000003.parquet"}
+    for index in range(0, snap.points.len(), 3):
+        snap.slider.value = plain.slider.value = index
+        assert snap.state.equals(plain.state)
+
+
 def test_scrubber_on_a_store_without_projection(bitemporal: EventStore) -> None:
     scrub = HistoryScrubber(bitemporal, step="week")
     scrub.slider.value = scrub.points.len() - 1

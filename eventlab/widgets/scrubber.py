@@ -62,7 +62,9 @@ class HistoryScrubber(StatusMixin, w.VBox):
     ``step``: "event", "hour", "day", "week", "month", a Polars interval ("6h"), or a list of
     points. ``metrics``: name -> Polars expression over state columns (as in
     ``view.timeline(metrics=...)``). ``snapshots="1w"`` builds snapshots first (writes files in
-    the store) so a step folds only the tail; ``use_snapshots=False`` re-folds every step.
+    the store) so a step folds only the tail - and again for an earlier "known at" commit when
+    one is chosen, since snapshots of the head do not cover it; ``use_snapshots=False`` re-folds
+    every step.
 
     Frames behind the outputs: ``state``, ``rows`` (table), ``window`` (events of the step),
     ``series`` (metrics over time); ``numbers`` is a dict of the headline numbers.
@@ -93,6 +95,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self.view, self.store = view, view.store
         self.key = list(view.projection.key)
         self.top, self.window_rows, self.use_snapshots = top, window_rows, use_snapshots
+        self.snapshots, self._snapshotted = snapshots, {self.store.head}
         if snapshots:
             with no_progress_bars():
                 view.build_snapshots(every=snapshots, progress=False)
@@ -106,6 +109,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self.metrics = dict(metrics) if metrics else default_metrics(self.state, self.key)
         self._build_controls(first, known_at, metric, sort_by, descending, interval)
         self.series, self._times = self._series(), self._event_times()
+        self._snapshot_known()
         self.chart = chart_widget(self._metric_chart(), offline)
         super().__init__(children=self._layout())
         self._wire()
@@ -297,10 +301,26 @@ class HistoryScrubber(StatusMixin, w.VBox):
             if recorded is not None else "(empty store)"
         )
 
+    def _snapshot_known(self) -> None:
+        """Snapshots for the chosen commit's position (``build_snapshots`` makes them at the
+        store's head only): one per checkpoint, each folding on from the previous one."""
+        from eventlab.projections.temporal import time_points
+
+        position = self.position
+        if not self.snapshots or not self.use_snapshots or position in self._snapshotted:
+            return
+        if isinstance(self.view.projection, PythonFold) or self._times.len() == 0:
+            return
+        with no_progress_bars():
+            for point in time_points(self._times[0], self._times[-1], self.snapshots):
+                self.view.snapshot(at=point, at_position=position)
+        self._snapshotted.add(position)
+
     @reports_errors
     def _known_changed(self) -> None:
         self._show_known()
         self.series, self._times = self._series(), self._event_times()
+        self._snapshot_known()
         self.chart.chart = self._metric_chart()
         self.step_to(self.slider.value)
 
