@@ -1,0 +1,95 @@
+"""Notebook-facing values: each ``_repr_html_`` is a thin shell over a pure, tested function."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from eventlab import EventStore, Projection, ReadModel, diff_frames
+from eventlab import reducers as r
+from eventlab.display import (
+    append_result_html,
+    card,
+    changes_html,
+    diff_html,
+    fmt,
+    frame_html,
+    info_html,
+    projection_html,
+    read_model_html,
+    table,
+)
+
+D = datetime(2023, 3, 1, tzinfo=UTC)
+P = Projection("accounts", fields={"n": r.count(), "owner": r.last("owner")})
+
+
+@pytest.fixture
+def filled(store: EventStore) -> EventStore:
+    store.append(pl.DataFrame({
+        "stream_type": "account", "stream_id": ["a", "b", "a"], "event_type": "Opened",
+        "occurred_at": [D, D + timedelta(days=1), D + timedelta(days=40)],
+        "owner": ["<ann>", "bob & co", "cy"],
+    }))
+    return store
+
+
+def test_values_are_escaped_and_formatted() -> None:
+    assert fmt(1234567) == "1,234,567"
+    assert fmt(None) == "—"
+    assert fmt("<b>") == "&lt;b&gt;"
+    assert fmt(D) == "2023-03-01 00:00:00+00:00"
+    html = card("a <title>", table([("k<", 1), ("v", "x&y")]))
+    assert "a &lt;title&gt;" in html and "k&lt;" in html and "x&amp;y" in html
+    assert "<script" not in html
+
+
+def test_frame_html_shows_head_and_how_many_more() -> None:
+    html = frame_html(pl.DataFrame({"x": list(range(15)), "s": ["<i>"] * 15}), rows=10)
+    assert html.count("<tr>") == 11 and "… 5 more rows" in html and "&lt;i&gt;" in html
+
+
+def test_store_info_and_append_result(filled: EventStore) -> None:
+    info = filled.info()
+    html = info_html(info)
+    assert "eventlab store" in html and ">3<" in html and "Opened (3)" in html
+    assert info._repr_html_().startswith("<div")
+    result = filled.append(pl.DataFrame({
+        "stream_type": "account", "stream_id": ["c"], "event_type": "Opened",
+        "occurred_at": [D], "owner": ["dee"]}))
+    html = append_result_html(result)
+    assert "4–4" in html and "appended" in html
+    assert result._repr_html_() == html
+
+
+def test_store_repr_html_is_offline(filled: EventStore) -> None:
+    html = filled._repr_html_()
+    assert "eventlab store" in html
+    assert "cdn." not in html and "unpkg" not in html and "<script" not in html
+
+
+def test_projection_diff_changes_and_read_model(filled: EventStore, tmp_path: Path) -> None:
+    view = filled.project(P)
+    html = projection_html(view)
+    assert "accounts" in html and "n (count)" in html and "owner (last)" in html
+    assert view._repr_html_() == html
+
+    a = view.state(at=D + timedelta(days=2))
+    b = view.state()
+    diff = diff_frames(a, b, "stream_id")
+    assert "read models differ" in diff_html(diff) and ">1<" in diff_html(diff)
+    same = diff_frames(b, b, "stream_id")
+    assert "read models are equal" in diff_html(same)
+
+    changes = view.changes(D + timedelta(days=2), D + timedelta(days=41))
+    html = changes_html(changes)
+    assert "changes on at" in html and "&lt;ann&gt;" in html and "cy" in html
+
+    model = view.export(tmp_path).read_model
+    assert isinstance(model, ReadModel)
+    html = read_model_html(model)
+    assert "read model" in html and "accounts" in html and ">3<" in html
+    assert model._repr_html_() == html
