@@ -14,7 +14,14 @@ import ipywidgets as w
 import polars as pl
 import pytest
 
-from eventlab import EventStore, Projection, ProjectionView, ValidationError, charts
+from eventlab import (
+    EventStore,
+    Projection,
+    ProjectionView,
+    PythonFold,
+    ValidationError,
+    charts,
+)
 from eventlab import reducers as r
 from eventlab.importers import import_file
 from eventlab.projections.temporal import time_points
@@ -233,12 +240,24 @@ def test_scrubber_on_a_store_without_projection(bitemporal: EventStore) -> None:
     assert scrub.numbers == {"streams": 2, "events so far": 5, "total events": 5}
 
 
+def test_scrubber_and_inspector_with_a_python_fold(bitemporal: EventStore) -> None:
+    counting = PythonFold("counting", init=lambda: {"n": 0},
+                          step=lambda s, e: {"n": s["n"] + 1}, stream_types=("account",))
+    scrub = HistoryScrubber(bitemporal, counting, step="day")
+    scrub.slider.value = scrub._point_index(D + 3 * DAY)
+    assert dict(scrub.state.iter_rows()) == {"a": 2, "b": 1}
+    assert scrub.series.is_empty()  # a PythonFold has no timeline: no metric series
+    inspect = StreamInspector(bitemporal, "a", counting)
+    assert inspect.changes.select("position", "field", "before", "after").rows() == [
+        (1, "n", None, "1"), (2, "n", "1", "2"), (4, "n", "2", "3")]
+
+
 def test_scrubber_rejects_what_it_cannot_show(tmp_path: Path, view: ProjectionView) -> None:
     with pytest.raises(ValidationError, match="EventStore or a ProjectionView"):
         HistoryScrubber(pl.DataFrame({"a": [1]}))  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="nothing to step through"):
         HistoryScrubber(EventStore.create(tmp_path / "empty"))
-    with pytest.raises(ValidationError, match="not a valid interval"):
+    with pytest.raises(ValidationError, match="step='fortnightly' is not a valid step"):
         HistoryScrubber(view, step="fortnightly")
 
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from eventlab.projections.spec import Projection
     from eventlab.store.eventstore import EventStore
 
-STEP_ALIASES = {"hour": "1h", "day": "1d", "week": "1w", "month": "1mo"}
+STEP_ALIASES = {"hour": "1h", "day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo",
+                "year": "1y"}
 WINDOW_COLUMNS = ("position", "occurred_at", "stream_type", "stream_id", "event_type")
 
 
@@ -63,8 +64,15 @@ def step_points(
         span = times.select(pl.col("occurred_at").min().alias("lo"),
                             pl.col("occurred_at").max().alias("hi")).collect()
         lo, hi = span["lo"][0], span["hi"][0]
-        series = pl.Series("at", [] if lo is None else time_points(lo, hi, STEP_ALIASES.get(
-            step, step)), dtype=UTC_DATETIME)
+        try:
+            grid = [] if lo is None else time_points(lo, hi, STEP_ALIASES.get(step, step))
+        except ValidationError:
+            raise ValidationError(
+                f"step={step!r} is not a valid step; use 'event', one of "
+                f"{sorted(STEP_ALIASES)}, a Polars interval such as '6h' or '2w', or a list of "
+                "points in time."
+            ) from None
+        series = pl.Series("at", grid, dtype=UTC_DATETIME)
     if series.len() == 0:
         raise ValidationError(
             "the store has no events for this projection, so there is nothing to step through. "
@@ -120,7 +128,9 @@ def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[st
     before and after (as text), in position order. The first event of a key changes every
     field it sets."""
     frame = history.sort("position")
-    base = [*key, "position", "version", "event_type"]
+    floats = [c for c in fields if frame.schema[c].is_float()]
+    frame = frame.with_columns(pl.col(floats).round(9)) if floats else frame  # 98.4, not 98.39..
+    base = [*key, *(c for c in ("position", "version", "event_type") if c in frame.columns)]
     parts = [
         frame.filter(pl.col(f).ne_missing(pl.col(f).shift(1).over(list(key))))
         .select(*base, pl.lit(f).alias("field"),

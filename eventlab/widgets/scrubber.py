@@ -64,7 +64,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
     ``view.timeline(metrics=...)``). ``snapshots="1w"`` builds snapshots first (writes files in
     the store) so a step folds only the tail - and again for an earlier "known at" commit when
     one is chosen, since snapshots of the head do not cover it; ``use_snapshots=False`` re-folds
-    every step.
+    every step. A ``PythonFold`` works too, without the metric series (it has no timeline).
 
     Frames behind the outputs: ``state``, ``rows`` (table), ``window`` (events of the step),
     ``series`` (metrics over time); ``numbers`` is a dict of the headline numbers.
