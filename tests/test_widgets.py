@@ -259,6 +259,10 @@ def test_scrubber_rejects_what_it_cannot_show(tmp_path: Path, view: ProjectionVi
         HistoryScrubber(EventStore.create(tmp_path / "empty"))
     with pytest.raises(ValidationError, match="step='fortnightly' is not a valid step"):
         HistoryScrubber(view, step="fortnightly")
+    with pytest.raises(ValidationError, match="sort_by='balance' is not one of"):
+        HistoryScrubber(view, step="year", sort_by="balance")
+    with pytest.raises(ValidationError, match="metric='owed' is not one of"):
+        HistoryScrubber(view, step="year", metric="owed")
 
 
 def test_widgets_draw_no_progress_bars(

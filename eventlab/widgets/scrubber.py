@@ -132,11 +132,13 @@ class HistoryScrubber(StatusMixin, w.VBox):
                                  description="known at")
         self.known_label = w.HTML()
         columns = self.state.columns
+        names = list(self.metrics)
+        _check_choice("sort_by", sort_by, columns)
+        _check_choice("metric", metric, names)
         self.sort_by = w.Dropdown(options=columns, value=sort_by or self.key[0],
                                   description="sort by")
         self.descending = w.Checkbox(value=descending, description="descending", indent=False)
         self.filter = w.Text(value="", placeholder="stream id contains…", description="filter")
-        names = list(self.metrics)
         self.metric = w.Dropdown(options=names, value=metric or _pick_metric(names),
                                  description="metric")
         self.numbers_html, self.table_html, self.window_html = w.HTML(), w.HTML(), w.HTML()
@@ -327,6 +329,11 @@ class HistoryScrubber(StatusMixin, w.VBox):
     def _metric_changed(self) -> None:
         self.chart.chart = self._metric_chart()
         self._show_numbers()
+
+
+def _check_choice(name: str, value: str | None, valid: list[str]) -> None:
+    if value is not None and value not in valid:
+        raise ValidationError(f"{name}={value!r} is not one of {valid}.")
 
 
 def _pick_metric(names: list[str]) -> str:
