@@ -50,27 +50,28 @@ def _partition_order(rows: pl.DataFrame) -> tuple[pl.Series, list[tuple[str, str
     partitions as contiguous blocks of it: (stream_type, "YYYY-MM", offset, length), listed in
     (stream_type, month) order.
 
-    The sort key is one integer (month index x number of streams + the stream's lexical rank),
-    so no string sort runs over the whole batch, and only key columns are copied. The sort is
-    stable: each stream's rows stay in batch order, which is version order after
+    Stream types and ids become their lexical ranks (a cast to an Enum of the sorted distinct
+    values: no string sort over the whole batch, no join), so the sort is on one integer key.
+    The sort is stable: each stream's rows stay in batch order, which is version order after
     ``assign_versions``.
     """
-    ranks = (
-        rows.select("stream_type", "stream_id").unique(maintain_order=True)
-        .sort("stream_type", "stream_id").with_row_index(_RANK)
-        .with_columns((pl.col("stream_type").rank("dense").cast(pl.Int64) - 1).alias(_TYPE))
-    )
-    types = ranks["stream_type"].unique(maintain_order=True)  # sorted, like ranks
-    year, month = pl.col("occurred_at").dt.year().cast(pl.Int64), pl.col("occurred_at").dt.month()
-    keys = (
-        rows.select("stream_type", "stream_id", (year * 12 + month - 1).alias(_MONTH))
-        .join(ranks, on=["stream_type", "stream_id"], how="left", maintain_order="left")
+    types = rows["stream_type"].unique(maintain_order=True).sort()
+    ids = rows["stream_id"].unique(maintain_order=True).sort()
+    year, month = pl.col("occurred_at").dt.year(), pl.col("occurred_at").dt.month()
+    keys = rows.select(  # 4-byte columns: the sort key is built as Int64 only inside the sort
+        (year * 12 + month - 1).alias(_MONTH),
+        pl.col("stream_type").cast(pl.Enum(types)).to_physical().alias(_TYPE),
+        pl.col("stream_id").cast(pl.Enum(ids)).to_physical().alias(_RANK),
     )
     low = int(keys[_MONTH].min())  # type: ignore[arg-type]
-    key = (pl.col(_MONTH) - low) * ranks.height + pl.col(_RANK).cast(pl.Int64)
-    block = ((pl.col(_MONTH) - low) * types.len() + pl.col(_TYPE)).alias("block")
-    order = keys.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(key, maintain_order=True))
-    runs = keys.group_by(block).len().sort("block")  # key order sorts blocks too
+    block = (pl.col(_MONTH).cast(pl.Int64) - low) * types.len() + pl.col(_TYPE).cast(pl.Int64)
+    months = int(keys[_MONTH].max()) - low + 1  # type: ignore[arg-type]
+    if months * types.len() * ids.len() < 2**62:
+        by: list[pl.Expr] = [block * ids.len() + pl.col(_RANK).cast(pl.Int64)]
+    else:  # too many (month, type, stream) combinations for one Int64 key
+        by = [block, pl.col(_RANK)]
+    order = keys.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(by, maintain_order=True))
+    runs = keys.group_by(block.alias("block")).len().sort("block")  # blocks sort like the key
     starts = runs["len"].cum_sum() - runs["len"]
     blocks = sorted(
         (types[b % types.len()], _month_name(low + b // types.len()), start, length)
@@ -84,7 +85,7 @@ def _month_name(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-_RANK, _TYPE, _MONTH = "__stream_rank", "__type_rank", "__month_index"
+_RANK, _TYPE, _MONTH = "stream_rank", "type_rank", "month_index"
 
 
 def _sorted_by_stream(table: pl.DataFrame) -> bool:
