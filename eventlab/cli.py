@@ -149,6 +149,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    result = _store(args).forget(args.subject)
+    _out(
+        f"forgot subject {result.subject!r}: key {result.key_id} "
+        f"{'destroyed' if result.had_key else 'had never been created (tombstone written)'}; "
+        f"personal values of its {result.events:,} event(s) now read as [redacted]; "
+        f"{result.snapshots_removed} snapshot file(s) removed. Event files and log are "
+        "unchanged; read models exported earlier keep their old values until re-exported."
+    )
+    return 0
+
+
 # ----------------------------------------------------------------------- projection commands
 def _point(value: str | None) -> str | None:
     return value
@@ -316,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail unless this earlier head hash is still in the chain",
     )
     verify.add_argument("--json", action="store_true", help="print findings as JSON")
+    add("forget", cmd_forget, "destroy a subject's key: its personal values read as "
+        "[redacted] (crypto-shredding)").add_argument(
+        "subject", metavar="SUBJECT", help="value of the subject column (e.g. a stream_id)")
     _state_parser(add("state", cmd_state, "state of a projection at a point in time -> Parquet"))
     _project_parser(add("project", cmd_project, "export projections' read models (incremental)"))
     snapshot = add("snapshot", cmd_snapshot, "build snapshots of a projection at checkpoints")

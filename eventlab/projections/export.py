@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from eventlab.errors import ValidationError, io_errno, storage_error, write_failure
+from eventlab.privacy.config import load_config
 from eventlab.projections.fold import finalize, fold_store, merge_states
 from eventlab.projections.spec import Projection
 from eventlab.store.txn import fault
@@ -109,8 +110,11 @@ def _state_path(out: Path, projection: Projection) -> Path:
     return out / STATE_DIR / f"{projection.name}.state.parquet"
 
 
-def _previous(out: Path, target: Path, projection: Projection) -> pl.DataFrame | None:
-    """The stored partial state, when it matches the read model and the spec."""
+def _previous(
+    out: Path, target: Path, projection: Projection, epoch: str
+) -> pl.DataFrame | None:
+    """The stored partial state, when it matches the read model, the spec and the privacy
+    epoch (after a ``forget`` the old state may hold decrypted values: rebuild)."""
     _restore_swap(target)
     lineage, state_file = _lineage(target), _state_path(out, projection)
     if lineage is None or not state_file.exists():
@@ -118,7 +122,9 @@ def _previous(out: Path, target: Path, projection: Projection) -> pl.DataFrame |
     state_meta = _lineage(state_file) or {}
     same = lineage.get("spec_hash") == projection.spec_hash == state_meta.get(
         "spec_hash"
-    ) and lineage.get("high_water_position") == state_meta.get("high_water_position")
+    ) and lineage.get("high_water_position") == state_meta.get("high_water_position") and (
+        lineage.get("privacy_epoch", "0") == epoch
+    )
     return pl.read_parquet(state_file) if same else None
 
 
@@ -135,7 +141,8 @@ def export(
     started = time.perf_counter()
     folder, parts = Path(out), [partition_by] if isinstance(partition_by, str) else partition_by
     target = target_path(folder, projection, parts)
-    previous = None if full else _previous(folder, target, projection)
+    epoch = str(load_config(store.root).forget_epoch)
+    previous = None if full else _previous(folder, target, projection, epoch)
     head = store.head
     if previous is not None:
         old = ReadModel.open(target)
@@ -148,7 +155,7 @@ def export(
     else:
         state = fold_store(store, projection, at_position=head, progress=progress)
         folded, mode, count = _count(store, projection, {"at_position": head}), "full", 0
-    meta = _metadata(projection, head, count + folded, state.height)
+    meta = _metadata(projection, head, count + folded, state.height, epoch)
     _write_state(folder, projection, state, meta)
     fault("export_after_state")
     _write_model(finalize(state, projection).collect(), target, parts, meta)
@@ -160,7 +167,9 @@ def _count(store: EventStore, projection: Projection, window: dict[str, Any]) ->
     return int(frame.select(pl.len()).collect().item())
 
 
-def _metadata(projection: Projection, head: int, events: int, rows: int) -> dict[str, str]:
+def _metadata(
+    projection: Projection, head: int, events: int, rows: int, epoch: str = "0"
+) -> dict[str, str]:
     from eventlab import __version__
 
     values = {
@@ -172,6 +181,7 @@ def _metadata(projection: Projection, head: int, events: int, rows: int) -> dict
         "built_at": datetime.now(UTC).isoformat(),
         "rows": str(rows),
         "key": json.dumps(list(projection.key)),
+        "privacy_epoch": epoch,
     }
     return {PREFIX + k: v for k, v in values.items()}
 

@@ -23,6 +23,7 @@ from eventlab.errors import (
     io_errno,
     storage_error,
 )
+from eventlab.privacy.codec import encrypt_personal
 from eventlab.progress import progress_bar
 from eventlab.store import batch as B
 from eventlab.store.layout import (
@@ -39,6 +40,7 @@ from eventlab.store.validation import validate_batch
 from eventlab.timeutil import PointInTime, to_utc
 
 if TYPE_CHECKING:
+    from eventlab.privacy import ForgetResult
     from eventlab.projections.view import ProjectionView
     from eventlab.store.compact import CompactResult
     from eventlab.store.info import StoreInfo
@@ -290,6 +292,7 @@ class EventStore:
         rows, skipped_ids = self._drop_stored_ids(rows)
         if rows.height == 0:
             return AppendResult(None, 0, len(skipped_ids), None, None, None, 0, 0, skipped_ids)
+        rows = encrypt_personal(self.root, rows)  # personal columns (eventlab.privacy)
         streams = rows.select(B.KEYS).unique()
         actual = self._current_versions(streams)
         B.check_expected(B.expected_frame(expected, streams), actual)
@@ -386,6 +389,23 @@ class EventStore:
         now = to_utc(self.clock(), name="clock()")
         last = self._state.recorded_at
         return max(now, datetime.fromisoformat(last)) if last else now
+
+    # ----------------------------------------------------------------- privacy
+    def declare_personal(
+        self, stream_type: str, columns: Sequence[str], subject: str = "stream_id"
+    ) -> None:
+        """Encrypt ``columns`` of ``stream_type`` per subject (the ``subject`` column's value)
+        from now on; see :mod:`eventlab.privacy`. Needs ``pip install "eventlab[crypto]"``."""
+        from eventlab.privacy import declare_personal
+
+        declare_personal(self, stream_type, list(columns), subject)
+
+    def forget(self, subject: str) -> ForgetResult:
+        """Destroy ``subject``'s key: its personal values read as "[redacted]" everywhere;
+        events and log stay unchanged (verify passes). See :mod:`eventlab.privacy.forget`."""
+        from eventlab.privacy import forget
+
+        return forget(self, subject)
 
     # ----------------------------------------------------------------- maintenance
     def compact(

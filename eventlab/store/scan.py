@@ -17,6 +17,7 @@ import polars as pl
 
 from eventlab.envelope import ENVELOPE, ENVELOPE_COLUMNS
 from eventlab.errors import ValidationError
+from eventlab.privacy.codec import decode_personal
 from eventlab.store.layout import HIVE_SCHEMA
 from eventlab.store.log import DataFile, LogState
 from eventlab.timeutil import PointInTime, to_utc
@@ -194,7 +195,7 @@ def build_scan(
     files = [root / f.path for f in kept_files(state, wanted)]
     if not files:
         return pl.LazyFrame(schema=schema)
-    return _scan_files(files, schema, wanted)
+    return decode_personal(root, _scan_files(files, schema, wanted), schema)
 
 
 def ordered_runs(files: Sequence[DataFile]) -> list[list[DataFile]]:
@@ -223,6 +224,7 @@ def build_partition_scans(
     schema = _schema(state, wanted, include)
     files = kept_files(state, wanted)
     frames = [
-        _scan_files([root / f.path for f in run], schema, wanted) for run in ordered_runs(files)
+        decode_personal(root, _scan_files([root / f.path for f in run], schema, wanted), schema)
+        for run in ordered_runs(files)
     ]
     return frames, sum(f.rows for f in files)

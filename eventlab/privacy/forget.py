@@ -1,0 +1,120 @@
+"""Declaring personal columns and forgetting subjects (crypto-shredding).
+
+``store.declare_personal("customer", columns=["name", "email"], subject="stream_id")`` makes
+every later append encrypt those columns of ``customer`` events with the key of the row's
+subject. ``store.forget("c-42")`` (CLI: ``eventlab forget STORE c-42``) destroys that subject's
+key: state, history, exports and widgets then show ``"[redacted]"`` for its personal values,
+while the event files and the hash-chained log stay byte for byte the same (``verify`` passes).
+
+What forget does, under the writer lock: writes the tombstone ``_keys/<key id>.forgotten``,
+overwrites and deletes ``_keys/<key id>.key``, deletes every snapshot (``_snapshots/`` are
+caches of decrypted state; they are rebuilt on demand), bumps ``forget_epoch`` in
+``_privacy.json`` (an incremental export then rebuilds instead of merging old decrypted state),
+and appends an audit line to ``_privacy_log.jsonl``.
+
+What it cannot do: read models exported before (files outside the store, copies, backups of
+``_keys/``) keep what they held; re-export them, and keep key backups under the same policy.
+Deleting a file does not scrub the disk blocks it used (copy-on-write or journaling file
+systems, SSDs): the key file is overwritten first, which is the usual best effort.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from eventlab.errors import ValidationError, require
+from eventlab.privacy.config import (
+    Personal,
+    audit,
+    check_declaration,
+    load_config,
+    save_config,
+)
+from eventlab.privacy.keys import KeyStore, key_id
+
+if TYPE_CHECKING:
+    from eventlab.store.eventstore import EventStore
+
+SNAPSHOT_DIR = "_snapshots"
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """What ``forget`` did. ``events`` counts the subject's events in declared stream types."""
+
+    subject: str
+    key_id: str
+    had_key: bool
+    events: int
+    snapshots_removed: int
+
+
+def declare_personal(store: EventStore, stream_type: str, columns: list[str] | tuple[str, ...],
+                     subject: str = "stream_id") -> None:
+    """Declare ``columns`` of ``stream_type`` personal, keyed by the ``subject`` column."""
+    require("cryptography", "crypto")
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    check_declaration(stream_type, columns, subject)
+    with store._locked_write("declare personal columns in"):
+        config = load_config(store.root)
+        old = config.personal.get(stream_type)
+        if old is not None and old.subject != subject:
+            raise ValidationError(
+                f"stream type {stream_type!r} already names its subject by {old.subject!r}; "
+                "a declaration cannot change it (stored values are keyed by it)."
+            )
+        new = [c for c in columns if old is None or c not in old.columns]
+        stored = {c for f in store._state.files.values() if f.stream_type == stream_type
+                  for c in f.columns}
+        clear = sorted(c for c in new if c in stored)
+        if clear:
+            raise ValidationError(
+                f"column(s) {clear} of {stream_type!r} already hold values stored in clear, "
+                "which stay in the immutable log; declaring them personal now would promise a "
+                "forget that cannot work. Hint: declare personal columns before the first "
+                "append, or use a new column name for personal data from now on."
+            )
+        merged = sorted({*(old.columns if old else ()), *columns})
+        personal = {**config.personal, stream_type: Personal(tuple(merged), subject)}
+        save_config(store.root, replace(config, personal=personal))
+        audit(store.root, "declare", stream_type=stream_type, columns=merged, subject=subject)
+
+
+def forget(store: EventStore, subject: str) -> ForgetResult:
+    """Destroy the key of ``subject``; see the module docstring for every effect."""
+    if not isinstance(subject, str) or not subject:
+        raise ValidationError("subject must be a non-empty string (the value of the subject "
+                              "column, e.g. a stream_id).")
+    kid = key_id(subject)
+    with store._locked_write("forget a subject in"):
+        config = load_config(store.root)
+        events = _events_of(store, subject)
+        had_key = KeyStore(store.root).forget(kid)
+        removed = _drop_snapshots(store)
+        save_config(store.root, replace(config, forget_epoch=config.forget_epoch + 1))
+        audit(store.root, "forget", key_id=kid, had_key=had_key, events=events,
+              snapshots_removed=removed)
+    return ForgetResult(subject, kid, had_key, events, removed)
+
+
+def _events_of(store: EventStore, subject: str) -> int:
+    total = 0
+    for stream_type, spec in load_config(store.root).personal.items():
+        frame = store.scan(stream_types=stream_type, include=[spec.subject])
+        if spec.subject in frame.collect_schema().names():
+            matches = frame.filter(pl.col(spec.subject).cast(pl.String) == subject)
+            total += int(matches.select(pl.len()).collect().item())
+    return total
+
+
+def _drop_snapshots(store: EventStore) -> int:
+    folder = store.root / SNAPSHOT_DIR
+    if not folder.exists():
+        return 0
+    count = sum(1 for p in folder.rglob("*.parquet"))
+    shutil.rmtree(folder)
+    return count
