@@ -101,6 +101,19 @@ def run_side(
     return {"error": f"exit {done.returncode}: " + " | ".join(tail)}
 
 
+def best_run(
+    script: Path, side: str, args: dict[str, Any], repeat: int, python: str | None = None
+) -> dict[str, Any]:
+    """Run a side ``repeat`` times (a fresh process each) and keep the fastest run: on a shared
+    machine the slowest runs measure the neighbours, not the code. ``runs`` records how many."""
+    results = [run_side(script, side, args, python) for _ in range(max(1, repeat))]
+    timed = [r for r in results if "seconds" in r]
+    if not timed:
+        return results[-1]
+    best = min(timed, key=lambda r: float(r["seconds"]))
+    return {**best, "runs": len(timed)}
+
+
 def side_main(sides: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]]) -> bool:
     """If this process was started by :func:`run_side`, run the side and return True."""
     if "--side" not in sys.argv:
