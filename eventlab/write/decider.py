@@ -213,6 +213,14 @@ class Decider:
         out = streams.join(done, on="stream_id", how="left").with_columns(self._fills)
         return out.with_columns(**self.state.derived) if self.state.derived else out
 
+    def finish_lazy(self, rows: pl.LazyFrame) -> pl.LazyFrame:
+        """Rows carrying partial state columns (null: a new stream) -> finalized state fields,
+        initial values and derived fields; the partial-only columns are dropped."""
+        extra = [c for c in self.partial_schema if c != "stream_id"
+                 and c not in self.projection.fields]
+        out = rows.with_columns(self._values).drop(extra).with_columns(self._fills)
+        return out.with_columns(**self.state.derived) if self.state.derived else out
+
     def states(self, partial: pl.DataFrame, streams: pl.DataFrame) -> pl.DataFrame:
         """``streams`` (one row per stream_id) joined to their finalized state (initial values,
         ``version`` and derived fields) from partial states (streams without one are new)."""
@@ -253,9 +261,10 @@ class Decider:
         """Rejection reason of each command row (null: accepted); first matching rule wins."""
         return self._reason
 
-    def _template_expr(self) -> pl.Expr:
-        """One list per command row: a struct (event_type + payload) per emitted template."""
-        structs = []
+    def _template_expr(self) -> list[tuple[pl.Expr, list[pl.Expr]]]:
+        """Per template: the rows it applies to, and its event_type + payload columns."""
+        out = []
+        number = 0
         for name, handler in self.handlers.items():
             for template in handler.emit:
                 mask = pl.col("command_type") == name
@@ -265,19 +274,24 @@ class Decider:
                     template.payload[c].cast(d).alias(c) if c in template.payload
                     else pl.lit(None, d).alias(c) for c, d in self.payload_schema.items()
                 ]
-                event_type = pl.lit(template.event_type, pl.String).alias("event_type")
-                structs.append(pl.when(mask).then(pl.struct(event_type, *payload)))
-        if not structs:
-            return pl.lit(None, pl.List(pl.Struct({"event_type": pl.String()})))
-        return pl.concat_list(structs).list.drop_nulls()
+                out.append((mask, [pl.lit(number, pl.Int32).alias("__template"),
+                                   pl.lit(template.event_type, pl.String).alias("event_type"),
+                                   *payload]))
+                number += 1
+        return out
 
     def emit_lazy(self, accepted: pl.LazyFrame) -> pl.LazyFrame:
         keep = ["seq", "command_id", "stream_id", "occurred_at", "correlation_id", "actor",
                 "version"]
-        listed = accepted.select(*keep, __events=self._templates).with_columns(
-            index=pl.int_ranges(0, pl.col("__events").list.len(), dtype=pl.Int64))
-        events = listed.explode(["__events", "index"]).drop_nulls("__events").unnest("__events")
-        return events.with_columns(
+        parts = [accepted.filter(mask).select(*keep, *columns)
+                 for mask, columns in self._templates]
+        if not parts:
+            return self.empty_events().lazy().with_columns(
+                seq=pl.lit(0, pl.Int64), index=pl.lit(0, pl.Int64)).select(
+                *self.event_schema, "seq", "index")
+        events = pl.concat(parts).sort("seq", "__template")
+        index = pl.int_range(pl.len(), dtype=pl.Int64).over("seq")
+        return events.with_columns(index=index).with_columns(
             event_id=pl.format("{}:{}", pl.col("command_id"), pl.col("index")),
             causation_id=pl.col("command_id"),
             stream_type=pl.lit(self.stream_type, pl.String),
