@@ -35,6 +35,18 @@ from eventlab.store.verify import Finding, VerifyReport, verify_store
 
 __version__ = "0.1.0"
 
+#: Subpackages loaded on first attribute access (``eventlab.widgets``), so that
+#: ``import eventlab`` does not import ipywidgets, altair, pandera or cryptography.
+_LAZY = ("charts", "examples", "importers", "privacy", "samples", "widgets", "write")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"eventlab.{name}")
+    raise AttributeError(f"module 'eventlab' has no attribute {name!r}")
+
 __all__ = [
     "ANY",
     "NO_STREAM",

@@ -31,3 +31,13 @@ def test_errors_inherit_matching_builtins() -> None:
         obj = getattr(eventlab, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, eventlab.EventlabError)
+
+
+def test_subpackages_load_lazily_on_attribute_access() -> None:
+    code = (
+        "import sys, eventlab; before = 'eventlab.widgets' in sys.modules; "
+        "scrubber = eventlab.widgets.HistoryScrubber; importer = eventlab.importers.import_file; "
+        "print(before, 'eventlab.widgets' in sys.modules, 'altair' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
