@@ -392,6 +392,15 @@ def test_compare_without_store_shows_both_values(view: ProjectionView, rebuilt: 
                                   True), ("status", "credit collection", "closed", True)]
 
 
+def test_compare_an_export_with_the_live_view(view: ProjectionView, tmp_path: Path) -> None:
+    result = view.export(tmp_path / "exports")
+    model = result.read_model
+    for exported in (result, model, model.path, str(model.path)):
+        cmp = ReadModelCompare(view, exported)
+        assert cmp.diff.equal and cmp.rows.height == 0 and cmp.pick.options == ()
+        assert "no rows" in cmp.table_html.value
+
+
 def test_compare_rejects_unreadable_models(view: ProjectionView, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="does not exist"):
         ReadModelCompare(view, tmp_path / "missing.parquet")

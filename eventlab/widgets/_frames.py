@@ -152,8 +152,8 @@ def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[st
 
 def read_model(source: Any, label: str) -> pl.DataFrame:
     """A read model as a DataFrame: a frame, a LazyFrame, a ProjectionView (its current state),
-    a ReadModel export, or a Parquet / CSV path (file or folder of Parquet)."""
-    from eventlab.projections.export import ReadModel
+    an export (ReadModel or ExportResult), or a Parquet / CSV path (file or folder of Parquet)."""
+    from eventlab.projections.export import ExportResult, ReadModel
     from eventlab.projections.view import ProjectionView
 
     if isinstance(source, pl.DataFrame):
@@ -162,6 +162,8 @@ def read_model(source: Any, label: str) -> pl.DataFrame:
         return source.collect()
     if isinstance(source, ProjectionView):
         return source.state(progress=False)
+    if isinstance(source, ExportResult):
+        return source.read_model.read()
     if isinstance(source, ReadModel):
         return source.read()
     if isinstance(source, (str, Path)):
