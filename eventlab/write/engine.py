@@ -45,8 +45,9 @@ def conform(partial: pl.DataFrame, decider: Decider) -> pl.DataFrame:
 
 
 Method = Literal["auto", "rounds", "speculative"]
-#: ``auto`` decides in rounds up to this many commands for one stream, speculatively above.
-ROUNDS_UP_TO = 4
+#: ``auto`` decides in rounds up to this many commands for one stream, speculatively above
+#: (a round costs a fixed ~5-10 ms; a speculative pass costs in proportion to what is pending).
+ROUNDS_UP_TO = 64
 
 
 def run(decider: Decider, commands: pl.DataFrame, partial: pl.DataFrame, *,

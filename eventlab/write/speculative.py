@@ -70,12 +70,15 @@ def renumber(guess: pl.DataFrame, base: pl.DataFrame) -> pl.DataFrame:
         + pl.int_range(pl.len(), dtype=pl.Int64).over("stream_id")).drop("__v0")
 
 
-def _signature(events: pl.DataFrame, decider: Decider) -> pl.DataFrame:
-    """Per command: its events' types and payloads (not versions: those follow from the
-    number of events before, see :func:`renumber`)."""
+def changed(new: pl.DataFrame, guess: pl.DataFrame, decider: Decider) -> pl.DataFrame:
+    """The ``seq`` of every command whose new events differ from its guessed ones in number,
+    type or payload (versions follow from the number of events before, see :func:`renumber`)."""
     columns = ["event_type", *decider.payload_schema]
-    hashed = events.select("seq", "index", h=pl.struct(columns).hash().cast(pl.String))
-    return hashed.sort("seq", "index").group_by("seq").agg(sig=pl.col("h").str.join(","))
+    both = new.select("seq", "index", *columns).join(
+        guess.select("seq", "index", *columns), on=["seq", "index"], how="full",
+        coalesce=True, suffix="__g")
+    same = pl.all_horizontal(pl.col(c).eq_missing(pl.col(f"{c}__g")) for c in columns)
+    return both.filter(~same).select("seq").unique()
 
 
 def run_speculative(decider: Decider, commands: pl.DataFrame, partial: pl.DataFrame, *,
@@ -96,10 +99,10 @@ def run_speculative(decider: Decider, commands: pl.DataFrame, partial: pl.DataFr
         decided = before.with_columns(reason=decider.reason()).collect()
         new = _positions(decider.emit(decided.filter(pl.col("reason").is_null())),
                          first_position)
+        moved = changed(new, guess, decider).with_columns(differs=pl.lit(True))
         flags = decided.select("seq", "stream_id", "reason", "version").join(
-            _signature(new, decider), on="seq", how="left").join(
-            _signature(guess, decider), on="seq", how="left", suffix="_guess")
-        differs = ~pl.col("sig").eq_missing(pl.col("sig_guess"))
+            moved, on="seq", how="left")
+        differs = pl.col("differs").fill_null(False)
         flags = flags.sort("seq").with_columns(
             done=(differs.cast(pl.Int32).cum_sum() - differs.cast(pl.Int32)).over(
                 "stream_id") == 0)
