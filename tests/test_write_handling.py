@@ -270,3 +270,34 @@ def test_journal_keeps_the_command_payload(store: EventStore) -> None:
     assert json.loads(row["payload"])["owner"] == "Zoe"
     assert (row["outcome"], row["stream_type"], row["occurred_at"]) == ("accepted", "account",
                                                                        T0)
+
+
+# ----------------------------------------------------------------------------- notebook face
+def test_outcome_and_result_html(store: EventStore) -> None:
+    from eventlab.write.display import handle_result_html, outcome_html
+
+    opened(store, balance=5.0)
+    out = handle(store, Withdraw("a1", amount=9.0, command_id="w<9>"), DECIDER)
+    html = outcome_html(out)
+    assert out._repr_html_() == html
+    assert "rejected (decision)" in html and "w&lt;9&gt;" in html and "balance 5.0" in html
+    frame = pl.DataFrame({"command_type": ["Deposit", "Deposit"], "stream_id": ["a1", "a1"],
+                          "amount": [1.0, -1.0]})
+    result = handle_many(store, frame, DECIDER)
+    html = handle_result_html(result)
+    assert result._repr_html_() == html
+    assert "<th style='text-align:left;padding-right:12px'>accepted</th><td>1</td>" in html
+    assert "field &#x27;amount&#x27; must be &gt; 0" in html  # top rejection reasons
+
+
+def test_misuse_is_reported_with_what_to_do(store: EventStore) -> None:
+    from eventlab import ValidationError
+
+    with pytest.raises(ValidationError, match="handle_many for a frame"):
+        handle(store, pl.DataFrame({"x": [1]}), DECIDER)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="Polars DataFrame or Command values"):
+        handle_many(store, [{"command_type": "Deposit"}], DECIDER)  # type: ignore[list-item]
+    with pytest.raises(ValidationError, match="expected Decider"):
+        handle_many(store, [Deposit("a", amount=1.0)], ["not a decider"])  # type: ignore[list-item]
+    everything = load_state(store, DECIDER)
+    assert everything.height == 0 and "balance" in everything.columns

@@ -137,3 +137,13 @@ def test_process_definition_errors() -> None:
         ProcessManager("a/b", on=[])
     with pytest.raises(ValidationError, match="keyed by correlation_id"):
         ProcessManager("p", on=[], state=Projection("m", fields={"n": r.count()}))
+
+
+def test_process_run_html(tmp_path: Path) -> None:
+    from eventlab.write.display import process_run_html
+
+    store = placed(tmp_path, 3)
+    run = O.fulfilment().run(store, O.deciders())
+    html = process_run_html(run)
+    assert run._repr_html_() == html and "Process manager fulfilment" in html
+    assert f"0 → {store.head}" in html
