@@ -40,6 +40,12 @@ def _rss() -> int:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _cpu() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _max_rss() -> int:
     """Peak RSS of this process over its whole life, in bytes (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -48,7 +54,9 @@ def _max_rss() -> int:
 @contextmanager
 def measure(result: dict[str, Any], sample_every: float = 0.005) -> Iterator[None]:
     """Time the block and sample RSS while it runs (native code releases the GIL, so the
-    sampler thread sees the peaks). Adds ``seconds``, ``rss_before_mb``,
+    sampler thread sees the peaks). Adds ``seconds`` (wall), ``cpu_seconds`` (user + system of
+    all threads: the work done, which competing load on the machine inflates far less),
+    ``rss_before_mb``,
     ``peak_during_mb`` (highest sample), ``added_mb`` (peak minus before) and
     ``process_peak_mb`` (the kernel's lifetime peak of the process, which includes loading the
     input)."""
@@ -63,11 +71,12 @@ def measure(result: dict[str, Any], sample_every: float = 0.005) -> Iterator[Non
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     try:
         yield
     finally:
         result["seconds"] = time.perf_counter() - started
+        result["cpu_seconds"] = _cpu() - cpu
         done.set()
         sampler.join()
         peak[0] = max(peak[0], _rss())

@@ -138,16 +138,16 @@ def report(events: int, size_mb: float, results: dict[str, dict[str, Any]]) -> s
     for key, label in labels.items():
         r = results[key]
         if "error" in r:
-            rows.append([label, "-", "-", "-", "-", "-", r["error"][:120]])
+            rows.append([label, "-", "-", "-", "-", "-", "-", r["error"][:120]])
             continue
         note = f"pm4py {r['version']}" if "version" in r else (
             f"{r.get('quarantined', 0)} quarantined" if r.get("quarantined") else "")
         rows.append([label, f"{r['events']:,}", C.fmt(r["seconds"]),
                      f"{r['events'] / r['seconds']:,.0f}",
-                     C.fmt(r["seconds"] / base) + "x" if base else "-",
+                     C.fmt(r["seconds"] / base) + "x" if base else "-", C.fmt(r["cpu_seconds"]),
                      C.fmt(r["process_peak_mb"], 0), note])
     header = ["side", "events", "seconds", "events/s", "time vs eventlab import",
-              "process peak MB", "note"]
+              "CPU seconds", "process peak MB", "note"]
     runs = max(int(r.get("runs", 1)) for r in results.values())
     return "\n".join([
         f"### XES import: {events:,} events ({size_mb:.1f} MB .xes.gz, 08_receipt traces "

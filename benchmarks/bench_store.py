@@ -233,13 +233,14 @@ def _append_rows(results: dict[str, dict[str, Any]], n_events: int) -> list[list
     for key, label in labels.items():
         r = results[key]
         if "error" in r:
-            rows.append([label, "-", "-", "-", "-", "-", f"failed: {r['error'][:80]}"])
+            rows.append([label, "-", "-", "-", "-", "-", "-", f"failed: {r['error'][:80]}"])
             continue
         rate = r["events"] / r["seconds"]
         seconds_10m = n_events / rate
         note = "" if r["events"] == n_events else f"measured on {r['events']:,}, time extrapolated"
         ratio = C.fmt(seconds_10m / base) + "x" if base else "-"
-        rows.append([label, f"{rate:,.0f}", C.fmt(seconds_10m), ratio,
+        cpu = r["cpu_seconds"] * n_events / r["events"]
+        rows.append([label, f"{rate:,.0f}", C.fmt(seconds_10m), ratio, C.fmt(cpu),
                      C.fmt(r["added_mb"], 0), C.fmt(r["process_peak_mb"], 0), note])
     return rows
 
@@ -306,7 +307,7 @@ def main() -> None:
 
 def report(n: int, accounts: int, results: dict[str, dict[str, Any]], scan: dict[str, Any]) -> str:
     runs = max(int(r.get("runs", 1)) for r in results.values())
-    header = ["side", "events/s", f"seconds for {n:,}", "time vs eventlab",
+    header = ["side", "events/s", f"seconds for {n:,}", "time vs eventlab", "CPU seconds",
               "peak added MB", "process peak MB", "note"]
     scan_header = ["scan", "files read", "rows", "seconds (best of runs)", "time vs month scan"]
     return "\n".join([
@@ -317,7 +318,9 @@ def report(n: int, accounts: int, results: dict[str, dict[str, Any]], scan: dict
         "events of the same log and its time for the full batch is extrapolated from its rate "
         "(its memory figures are for the subset). \"peak added\" = highest RSS while working "
         "minus RSS before (the input frame is already loaded); \"process peak\" includes it. "
-        f"Each side ran {runs} time(s), each in a fresh process; the fastest run is shown.",
+        f"Each side ran {runs} time(s), each in a fresh process; the fastest run is shown. "
+        "CPU seconds = user + system time of all the side's threads (2 cores: an idle machine "
+        "gives wall time between CPU/2 and CPU).",
         "", "### Scan pruning: one month of one stream type", "",
         C.markdown_table(scan_header, _scan_rows(scan)),
     ])
