@@ -155,7 +155,7 @@ def _reasons(frame: pl.DataFrame, labels: Labels, fmt: str | None) -> pl.Expr:
     if "version" in frame.columns:
         expr = expr.when(pl.col("__version").is_null() | (pl.col("__version") < 1)).then(
             pl.format(f"version ({labels.version}) '{{}}' is not an integer >= 1",
-                      pl.col("version")))
+                      pl.col("version").fill_null("")))  # a null in format() gives null
     return expr.otherwise(pl.lit(None, pl.String))
 
 
