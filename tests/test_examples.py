@@ -124,6 +124,13 @@ def test_start_is_taken_as_utc_when_naive_and_converted_when_aware() -> None:
     assert (later["occurred_at"] - naive["occurred_at"]).unique().to_list() == [timedelta(days=1)]
 
 
+def test_shortest_allowed_span_still_gives_strictly_increasing_times() -> None:
+    span_days = 10 * 20_000 / 86_400_000_000  # 10 microseconds per event
+    frame = generate_bank_events(20_000, 3, span_days=span_days)
+    assert per_account(frame)["increasing"].all()
+    assert frame["occurred_at"].max() < START + timedelta(days=span_days)  # type: ignore[operator]
+
+
 def test_one_event_per_account_is_just_openings() -> None:
     frame = generate_bank_events(40, 40)
     assert frame["event_type"].unique().to_list() == ["AccountOpened"]
@@ -137,6 +144,7 @@ def test_one_event_per_account_is_just_openings() -> None:
         ({"n_events": 5, "n_accounts": 0}, "n_accounts must be an int >= 1"),
         ({"n_events": 5, "n_accounts": 1, "seed": -1}, "seed must be an int"),
         ({"n_events": 5, "n_accounts": 1, "span_days": 0}, "span_days must be a number"),
+        ({"n_events": 10_000, "n_accounts": 1, "span_days": 1e-8}, "too short for 10000 events"),
     ],
 )
 def test_invalid_arguments_are_refused(kwargs: dict[str, int], fragment: str) -> None:

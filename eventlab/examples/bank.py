@@ -193,6 +193,9 @@ def _check(n_events: int, n_accounts: int, seed: int, span_days: float) -> None:
         problems.append(f"seed must be an int between 0 and 2**64-1, got {seed!r}")
     if not isinstance(span_days, (int, float)) or not 0 < span_days <= 3650 * 10:
         problems.append(f"span_days must be a number in (0, 36500], got {span_days!r}")
+    elif isinstance(n_events, int) and span_days * 86_400_000_000 < 10 * n_events:
+        problems.append(f"span_days={span_days!r} is too short for {n_events} events (it needs "
+                        "at least 10 microseconds per event, so times can strictly increase)")
     if problems:
         raise ValidationError("; ".join(problems) + ". Hint: e.g. generate_bank_events("
                               "n_events=10_000, n_accounts=100, seed=0, span_days=365).")
