@@ -358,9 +358,9 @@ def test_compare_counts_charts_and_lists_differences(view: ProjectionView, rebui
         view.state().filter(pl.col("stream_id") == "C13687")["paid"][0],
         view.state().filter(pl.col("stream_id") == "C13687")["paid"][0] + 1,
     )
-    cmp.kind.value = "only in A"
+    cmp.kind.value = "only_in_a"
     assert cmp.rows["stream_id"].to_list() == ["V5222"]
-    cmp.kind.value = "only in B"
+    cmp.kind.value = "only_in_b"
     assert cmp.rows["stream_id"].to_list() == ["ZZZ"]
     assert [label for label, _ in cmp.pick.options] == ["ZZZ"]
 
@@ -390,6 +390,10 @@ def test_compare_without_store_shows_both_values(view: ProjectionView, rebuilt: 
     cmp.select_row(0)
     assert cmp.detail.rows() == [("paid", str(cmp.rows["paid_a"][0]), str(cmp.rows["paid_b"][0]),
                                   True), ("status", "credit collection", "closed", True)]
+    cmp.kind.value = "only_in_b"
+    assert "1 rows (only in rebuilt)" in cmp.table_html.value
+    cmp.select_row(0)
+    assert cmp.detail.rows() == [("ZZZ", *cmp.rows.row(0)[1:])]
 
 
 def test_compare_an_export_with_the_live_view(view: ProjectionView, tmp_path: Path) -> None:

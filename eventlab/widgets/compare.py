@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from typing import Any
 
 import ipywidgets as w
@@ -20,7 +19,7 @@ from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors, ta
 from eventlab.widgets.inspector import StreamInspector
 
 ANY_COLUMN = "(any column)"
-KINDS = ("changed", "only in A", "only in B")
+KINDS = ("changed", "only_in_a", "only_in_b")  # values of ``kind`` (keys of Diff.summary())
 MAX_CHOICES = 500  # rows offered in the row picker
 
 
@@ -62,7 +61,8 @@ class ReadModelCompare(StatusMixin, w.VBox):
         self._init_status()
         self.counts_html = w.HTML(self._counts())
         self.chart = chart_widget(charts.diff_bars(self.diff), offline)
-        self.kind = w.ToggleButtons(options=KINDS, value=KINDS[0])
+        kinds = ["changed", f"only in {labels[0]}", f"only in {labels[1]}"]
+        self.kind = w.ToggleButtons(options=list(zip(kinds, KINDS, strict=True)), value=KINDS[0])
         differing = self.diff.mismatches.filter(pl.col("mismatches") > 0)["column"].to_list()
         self.column = w.Dropdown(options=[ANY_COLUMN, *differing], value=ANY_COLUMN,
                                  description="column")
@@ -79,7 +79,7 @@ class ReadModelCompare(StatusMixin, w.VBox):
         self._show_rows()
 
     def _counts(self) -> str:
-        a, b = (escape(x) for x in self.labels)
+        a, b = self.labels
         counts = self.diff.summary()
         return kv_table([
             (f"only in {a}", counts["only_in_a"]), (f"only in {b}", counts["only_in_b"]),
@@ -90,9 +90,9 @@ class ReadModelCompare(StatusMixin, w.VBox):
     # ----------------------------------------------------------------- rows
     def _current_rows(self) -> pl.DataFrame:
         kind, column = self.kind.value, self.column.value
-        if kind == "only in A":
+        if kind == "only_in_a":
             return self.diff.only_in_a
-        if kind == "only in B":
+        if kind == "only_in_b":
             return self.diff.only_in_b
         changed = self.diff.changed
         if column == ANY_COLUMN:
@@ -103,7 +103,7 @@ class ReadModelCompare(StatusMixin, w.VBox):
     @reports_errors
     def _show_rows(self) -> None:
         self.rows = self._current_rows()
-        caption = f"{self.rows.height:,} rows ({self.kind.value})"
+        caption = f"{self.rows.height:,} rows ({self.kind.label})"
         self.table_html.value = table_html(self.rows, self.max_rows, caption)
         labels = [
             ", ".join(str(v) for v in row) for row in
