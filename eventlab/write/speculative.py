@@ -119,6 +119,7 @@ def run_speculative(decider: Decider, commands: pl.DataFrame, partial: pl.DataFr
         left = flags.filter(~pl.col("done")).select("seq")
         pending = pending.join(left, on="seq", how="semi")
         guess = new.join(left, on="seq", how="semi")
+        base = base.join(pending.select("stream_id"), on="stream_id", how="semi")  # still busy
     return pl.concat(outcomes), pl.concat(events), iterations
 
 
