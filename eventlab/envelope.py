@@ -125,7 +125,7 @@ def _check_columns(df: pl.DataFrame, stream_type: str | None) -> None:
             f"the batch lacks required column(s) {missing}; a batch needs "
             f"{list(REQUIRED_INPUT)} and stream_type (a column, or append(..., stream_type=...))."
         )
-    assigned = [c for c in STORE_ASSIGNED if c in df.columns]
+    assigned = [c for c in (*STORE_ASSIGNED, *PARTITION_ONLY) if c in df.columns]
     if assigned:
         raise ValidationError(
             f"column(s) {assigned} are set by the store when it commits and must not be in the "

@@ -229,6 +229,14 @@ def _write_model(
         raise ValidationError(
             f"partition_by {missing} is not a column of the read model (columns: {frame.columns})."
         )
+    with_nul = [p for p in parts if frame[p].cast(pl.String).str.contains("\x00", literal=True)
+                .any()]
+    if with_nul:
+        raise ValidationError(
+            f"partition_by column(s) {with_nul} hold values with a NUL character, which cannot "
+            "be part of a folder name (pyarrow would cut the value there and mix partitions). "
+            "Hint: partition by another column, or replace NUL in that field."
+        )
     table = frame.to_arrow()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
     with _storage_errors(tmp, target.parent):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from eventlab.projections.reducers import REDUCERS, Reducer, Status
 from eventlab.projections.upcasters import Upcaster, upcaster_from_toml
 
 RESERVED_SUFFIX = "__"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FIELD_KEYS = {"reducer", "column", "on", "where", "map", "default", "expr"}
 
 
@@ -66,6 +68,12 @@ class Projection:
         self._check_names()
 
     def _check_names(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ValidationError(
+                f"projection name {self.name!r} is not valid: 1-64 letters, digits, '_', '-' or "
+                "'.', starting with a letter or digit (it names snapshot and export files, so "
+                "'/', '..' or NUL could escape their folders). Hint: e.g. 'open-fines'."
+            )
         if not self.fields:
             raise ValidationError(f"projection {self.name!r} has no fields; add at least one.")
         names = [*self.fields, *self.derived]
