@@ -39,6 +39,13 @@ test: install-test
 	$(BIN)/mypy
 	TZ=UTC $(BIN)/python -m pytest
 
+## Heavier crash torture than `make test`: 10x the SIGKILLs (about 2,160); counts go to
+## test-artifacts/torture-summary.json.
+.PHONY: torture
+torture: install-test
+	TZ=UTC EVENTLAB_TORTURE_SCALE=10 $(BIN)/python -m pytest tests/test_torture.py -q
+	@cat test-artifacts/torture-summary.json
+
 bench: install-test
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
