@@ -217,12 +217,14 @@ class WhatIf:
         from eventlab.errors import require
 
         alt = require("altair", "charts")
-        data = self.over_time(every).filter(pl.col("change") != "same")
+        unit = "%Y" if every.endswith("y") else "%Y-%m" if every.endswith("mo") else "%Y-%m-%d"
+        data = self.over_time(every).filter(pl.col("change") != "same").with_columns(
+            label=pl.col("period").dt.strftime(unit))
         return alt.Chart(data).mark_bar().encode(
-            x=alt.X("period:T", title="when the command was issued"),
+            x=alt.X("label:O", title=f"when the command was issued (per {every})"),
             y=alt.Y("commands:Q", title="decisions that differ"),
             color=alt.Color("change:N", scale=alt.Scale(domain=list(CHANGES[1:]))),
-            tooltip=["period:T", "change:N", "commands:Q"],
+            tooltip=["label:O", "change:N", "commands:Q"],
         ).properties(title=f"What if: {self.label}", width=600, height=220)
 
     def replayed_state(self) -> pl.DataFrame:
