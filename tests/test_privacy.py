@@ -253,3 +253,14 @@ def test_cli_forget(store: EventStore, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["verify", str(store.root)]) == 0
     assert main(["forget", str(store.root), ""]) == 2
     assert "subject must be a non-empty string" in capsys.readouterr().err
+
+
+def test_widgets_show_forgotten_values_as_redacted(store: EventStore) -> None:
+    from eventlab.widgets import StreamInspector
+
+    before = StreamInspector(store, "c1", CUSTOMERS)
+    assert "Ada" in before.events_html.value and "Ada" in before.history_html.value
+    store.forget("c1")
+    after = StreamInspector(store, "c1", CUSTOMERS)
+    for html in (after.events_html.value, after.history_html.value):
+        assert REDACTED in html and "Ada" not in html and "example.org" not in html
