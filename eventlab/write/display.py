@@ -68,7 +68,9 @@ def process_run_html(run: ProcessRun) -> str:
 def whatif_html(report: WhatIf) -> str:
     summary = report.summary()
     rows = [(r["change"], r["commands"]) for r in summary.iter_rows(named=True)]
-    streams = report.by_stream().filter(report.by_stream()["changed"] > 0).head(8)
+    by_stream = report.by_stream()
+    streams = by_stream.filter(by_stream["changed"] > 0).head(8).select(
+        "stream_id", "commands", "changed", "first_change_at")
     body = table([("commands replayed", report.decisions.height), *rows])
     if streams.height:
         body += f"<div>streams with changed decisions</div>{frame_html(streams)}"
