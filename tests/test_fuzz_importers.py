@@ -358,5 +358,6 @@ def test_a_missing_source_version_is_quarantined(tmp_path: Path, suffix: str, te
     summary = import_file(EventStore.create(tmp_path / "store"), path)
     assert (summary.read, summary.imported, summary.quarantined) == (3, 1, 2)
     where = "column 'version'" if suffix == ".csv" else "key 'version'"
+    assert summary.quarantine_path is not None
     reasons = pl.read_parquet(summary.quarantine_path)["reason"].to_list()
     assert reasons == [f"version ({where}) '' is not an integer >= 1"] * 2

@@ -28,7 +28,7 @@ from eventlab.privacy.keys import KEYS_DIR
 from eventlab.projections.export import ReadModel
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
-CUSTOMERS = Projection("customers", stream_types=["customer"], fields={
+CUSTOMERS = Projection("customers", stream_types=("customer",), fields={
     "name": r.last("name"), "email": r.last("email"), "orders": r.count(),
     "spent": r.sum("amount"),
 })
@@ -211,7 +211,7 @@ def test_subject_from_a_payload_column_and_values_of_any_scalar_type(tmp_path: P
 def test_filters_on_personal_columns_see_plaintext(store: EventStore) -> None:
     ada = store.scan().filter(pl.col("name") == "Ada").collect()
     assert ada["stream_id"].to_list() == ["c1", "c1"]
-    only = Projection("adas", stream_types=["customer"], where=pl.col("name") == "Ada",
+    only = Projection("adas", stream_types=("customer",), where=pl.col("name") == "Ada",
                       fields={"orders": r.count()})
     assert store.project(only).state()["orders"].to_list() == [2]
 
