@@ -200,6 +200,24 @@ def test_concurrent_writer_makes_handle_retry_on_fresh_state(tmp_path: Path) -> 
     assert caused_by(store, "mine").height == 0 and caused_by(store, "other").height == 1
 
 
+def test_handle_many_retries_the_whole_batch_on_fresh_state(tmp_path: Path) -> None:
+    store = RacingStore.create(tmp_path / "s")
+    store.race = []
+    opened(store, "a1", balance=100.0)
+    opened(store, "a2", balance=100.0)
+    rival = EventStore.open(tmp_path / "s")
+    store.race = [lambda: handle(rival, Withdraw("a2", amount=90.0, command_id="rival"),
+                                 DECIDER)]
+    frame = pl.DataFrame({"command_id": ["x1", "x2", "x3"],
+                          "command_type": ["Withdraw", "Withdraw", "Deposit"],
+                          "stream_id": ["a1", "a2", "a2"], "amount": [60.0, 50.0, 5.0]})
+    result = handle_many(store, frame, DECIDER)
+    assert result.attempts == 2 and result.append is not None
+    assert result.outcomes.select("command_id", "outcome", "version").rows() == [
+        ("x1", "accepted", 3), ("x2", "rejected", 3), ("x3", "accepted", 4)]
+    assert load_state(store, DECIDER, ["a1", "a2"])["balance"].to_list() == [40.0, 15.0]
+
+
 def test_retries_are_bounded_and_nothing_is_appended(tmp_path: Path) -> None:
     store = RacingStore.create(tmp_path / "s")
     store.race = []
