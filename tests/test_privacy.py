@@ -23,7 +23,7 @@ from eventlab import (
 from eventlab import reducers as r
 from eventlab.cli import main
 from eventlab.privacy import REDACTED, key_id, load_config, read_audit
-from eventlab.privacy.codec import PREFIX, decrypt_tokens, decrypt_value
+from eventlab.privacy.codec import PREFIX, cipher, decrypt_tokens, decrypt_value
 from eventlab.privacy.keys import KEYS_DIR
 from eventlab.projections.export import ReadModel
 
@@ -149,17 +149,20 @@ def test_wrong_subject_key_cannot_decrypt(store: EventStore) -> None:
     folder = store.root / KEYS_DIR
     key_c1 = (folder / f"{key_id('c1')}.key").read_bytes()
     key_c2 = (folder / f"{key_id('c2')}.key").read_bytes()
-    assert decrypt_value(key_c1, "name", token_c1) == "Ada"
+    assert decrypt_value(cipher(key_c1), "name", token_c1) == "Ada"
     with pytest.raises(CorruptStoreError, match="does not decrypt with the key of its subject"):
-        decrypt_value(key_c2, "name", token_c1)
+        decrypt_value(cipher(key_c2), "name", token_c1)
     with pytest.raises(CorruptStoreError):  # bound to its column too
-        decrypt_value(key_c1, "email", token_c1)
+        decrypt_value(cipher(key_c1), "email", token_c1)
     # swapped key files: every read of those values fails loudly instead of showing garbage
     (folder / f"{key_id('c1')}.key").write_bytes(key_c2)
     with pytest.raises(CorruptStoreError, match="key id"):
         store.scan().collect()
     with pytest.raises(CorruptStoreError, match="malformed"):
         decrypt_tokens(store.root, "name", [PREFIX + "abc:xyz"])
+    forged = PREFIX + "../../../../../../../etc/passwd:" + "A" * 40  # 32 characters, not hex
+    with pytest.raises(CorruptStoreError, match="malformed"):
+        decrypt_tokens(store.root, "name", [forged])
 
 
 def test_snapshots_are_dropped_by_forget(store: EventStore) -> None:
@@ -264,3 +267,21 @@ def test_widgets_show_forgotten_values_as_redacted(store: EventStore) -> None:
     after = StreamInspector(store, "c1", CUSTOMERS)
     for html in (after.events_html.value, after.history_html.value):
         assert REDACTED in html and "Ada" not in html and "example.org" not in html
+
+
+@pytest.mark.parametrize("subject", ["../../etc/passwd", "a/b", "a\\b", "nul\x00byte", "s" * 5000,
+                                     "."])
+def test_hostile_subjects_never_name_files(tmp_path: Path, subject: str) -> None:
+    store = EventStore.create(tmp_path / "store")
+    store.declare_personal("order", columns=["address"], subject="customer")
+    batch = pl.DataFrame({"stream_id": ["o1"], "event_type": ["Placed"], "occurred_at": [T0],
+                          "customer": [subject], "address": ["Main St 1"]})
+    with pytest.raises(ValidationError, match="no subject"):  # "" could never be forgotten
+        store.append(batch.with_columns(customer=pl.lit("")), stream_type="order")
+    store.append(batch, stream_type="order")
+    assert store.scan().collect()["address"].to_list() == ["Main St 1"]
+    names = [p.name for p in (store.root / KEYS_DIR).iterdir()]
+    assert names == [f"{key_id(subject)}.key"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+    store.forget(subject)
+    assert store.scan().collect()["address"].to_list() == [REDACTED]

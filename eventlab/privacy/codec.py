@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,7 @@ from eventlab.privacy.keys import KeyStore
 PREFIX = "enc:v1:"
 REDACTED = "[redacted]"
 NONCE_BYTES = 12
+_KEY_ID = re.compile(r"[0-9a-f]{32}")  # never a path: forged values cannot name other files
 _SUBJECT, _VALUE, _TOKEN = "__eventlab_subject", "__eventlab_value", "__eventlab_token"
 
 
@@ -54,20 +56,29 @@ def key_ids(subjects: pl.Expr) -> pl.Expr:
     return CryptographicHashingNameSpace(salted).sha2_256().str.slice(0, 32)
 
 
-def encrypt_value(key: bytes, kid: str, column: str, value: str) -> str:
+def encrypt_value(cipher: Any, kid: str, column: str, value: str) -> str:
+    """``cipher``: ``AESGCM(key)`` of the subject's key (see :func:`cipher`)."""
     nonce = os.urandom(NONCE_BYTES)
-    sealed = _aesgcm()(key).encrypt(nonce, value.encode(), associated_data(kid, column))
+    sealed = cipher.encrypt(nonce, value.encode(), associated_data(kid, column))
     return f"{PREFIX}{kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
-def decrypt_value(key: bytes, column: str, token: str) -> str:
+def cipher(key: bytes) -> Any:
+    return _aesgcm()(key)
+
+
+def decrypt_value(cipher: Any, column: str, token: str) -> str:
     """The plaintext of one token; CorruptStoreError if it was altered or belongs elsewhere."""
+    kid, blob = _split(token, column)
+    return _open(cipher, kid, blob, column)
+
+
+def _open(cipher: Any, kid: str, blob: bytes, column: str) -> str:
     from cryptography.exceptions import InvalidTag
 
-    kid, blob = _split(token, column)
     try:
-        plain: bytes = _aesgcm()(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
-                                              associated_data(kid, column))
+        plain: bytes = cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:],
+                                      associated_data(kid, column))
     except InvalidTag:
         raise CorruptStoreError(
             f"a value of personal column {column!r} does not decrypt with the key of its "
@@ -83,7 +94,7 @@ def _split(token: str, column: str) -> tuple[str, bytes]:
         blob = base64.urlsafe_b64decode(text.encode())
     except (binascii.Error, ValueError):
         blob = b""
-    if len(kid) != 32 or len(blob) < NONCE_BYTES + 16:
+    if not _KEY_ID.fullmatch(kid) or len(blob) < NONCE_BYTES + 16:
         raise CorruptStoreError(
             f"personal column {column!r} holds a malformed encrypted value {token[:40]!r}...: "
             "the event files were altered. Run `eventlab verify STORE`."
@@ -138,7 +149,8 @@ def _encrypt_column(rows: pl.DataFrame, column: str, subjects: Mapping[str, str]
     frame = rows.with_columns(_subject_expr(rows, column, subjects).alias(_SUBJECT),
                               _as_text(rows, column).alias(_VALUE))
     todo = pl.col("stream_type").is_in(list(subjects)) & pl.col(_VALUE).is_not_null()
-    orphans = frame.with_row_index("row").filter(todo & pl.col(_SUBJECT).is_null())
+    no_subject = pl.col(_SUBJECT).is_null() | (pl.col(_SUBJECT) == "")  # "" cannot be forgotten
+    orphans = frame.with_row_index("row").filter(todo & no_subject)
     if orphans.height:
         raise ValidationError(
             f"{orphans.height} row(s) have a personal value in {column!r} but no subject, "
@@ -167,8 +179,9 @@ def _tokens(pairs: pl.DataFrame, column: str, keys: KeyStore) -> pl.DataFrame:
             f"data ({column!r}) cannot be stored again. Hint: append without the personal "
             "columns (null), or under a new subject id."
         )
-    key_of = {k: keys.get_or_create(k) for k in kids["kid"].to_list()}
-    sealed = [encrypt_value(key_of[k], k, column, v)
+    aead = _aesgcm()
+    ciphers = {k: aead(key) for k, key in keys.get_or_create(kids["kid"].to_list()).items()}
+    sealed = [encrypt_value(ciphers[k], k, column, v)
               for k, v in zip(pairs["kid"].to_list(), pairs[_VALUE].to_list(), strict=True)]
     return pairs.select(_SUBJECT, _VALUE, pl.Series(_TOKEN, sealed, dtype=pl.String))
 
@@ -205,14 +218,31 @@ def _decode(root: Path, column: str, types: Sequence[str], packed: pl.Series) ->
     return pl.select(pl.when(mask).then(replaced).otherwise(values)).to_series().alias(column)
 
 
+#: (store folder, forget epoch) -> key id -> AESGCM, or None for a forgotten subject. A forget
+#: bumps the epoch (after destroying the key), so a cached key is never used after forget returns.
+_CIPHERS: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _ciphers(root: Path) -> dict[str, Any]:
+    slot = (str(root.resolve()), load_config(root).forget_epoch)
+    if slot not in _CIPHERS:
+        for old in [s for s in _CIPHERS if s[0] == slot[0]]:
+            del _CIPHERS[old]
+        if len(_CIPHERS) > 16:
+            _CIPHERS.clear()
+        _CIPHERS[slot] = {}
+    return _CIPHERS[slot]
+
+
 def decrypt_tokens(root: Path, column: str, tokens: Sequence[str]) -> list[str]:
     """Plaintexts of distinct tokens; REDACTED where the subject's key is gone."""
-    keys, cache = KeyStore(root), {}
+    keys, aead, ciphers = KeyStore(root), _aesgcm(), _ciphers(root)
     out = []
     for token in tokens:
-        kid, _ = _split(token, column)
-        if kid not in cache:
-            cache[kid] = keys.load(kid)
-        key = cache[kid]
-        out.append(REDACTED if key is None else decrypt_value(key, column, token))
+        kid, blob = _split(token, column)
+        if kid not in ciphers:
+            key = keys.load(kid)
+            ciphers[kid] = None if key is None else aead(key)
+        found = ciphers[kid]
+        out.append(REDACTED if found is None else _open(found, kid, blob, column))
     return out

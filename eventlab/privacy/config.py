@@ -23,7 +23,6 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -78,20 +77,15 @@ def _parse(path: Path, text: str) -> PrivacyConfig:
         ) from None
 
 
-@lru_cache(maxsize=16)
-def _cached(path: str, mtime_ns: int, size: int) -> PrivacyConfig:
-    return _parse(Path(path), Path(path).read_text())
-
-
 def load_config(root: Path) -> PrivacyConfig:
-    """The store's privacy configuration (empty when it declares nothing); cached per file
-    version, so a scan pays one ``stat``."""
+    """The store's privacy configuration (empty when it declares nothing). Read afresh every
+    time (a small file): a ``forget`` by another process must count at once."""
     path = root / CONFIG_FILE
     try:
-        info = path.stat()
+        text = path.read_text()
     except FileNotFoundError:
         return PrivacyConfig()
-    return _cached(str(path), info.st_mtime_ns, info.st_size)
+    return _parse(path, text)
 
 
 def save_config(root: Path, config: PrivacyConfig) -> None:

@@ -15,7 +15,11 @@ and appends an audit line to ``_privacy_log.jsonl``.
 What it cannot do: read models exported before (files outside the store, copies, backups of
 ``_keys/``) keep what they held; re-export them, and keep key backups under the same policy.
 Deleting a file does not scrub the disk blocks it used (copy-on-write or journaling file
-systems, SSDs): the key file is overwritten first, which is the usual best effort.
+systems, SSDs): the key file is overwritten first, which is the usual best effort. A snapshot
+build running in another process while ``forget`` runs may write a snapshot it decrypted just
+before: run ``forget`` again once it ends (forget is idempotent and drops every snapshot).
+Processes cache decrypting keys per ``forget_epoch``; a forget bumps it, so every read that
+starts after ``forget`` returned shows the redaction.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ class KeyStore:
 
     def __init__(self, root: Path) -> None:
         self.folder = root / KEYS_DIR
+        self._base = str(self.folder) + os.sep  # plain strings: thousands of keys per batch
 
     def _key_path(self, kid: str) -> Path:
         return self.folder / f"{kid}.key"
@@ -52,10 +53,11 @@ class KeyStore:
 
     def load(self, kid: str) -> bytes | None:
         """The key, or None when the subject was forgotten (or never had one)."""
-        if self._tombstone(kid).exists():
+        if os.path.exists(f"{self._base}{kid}.forgotten"):
             return None
         try:
-            key = self._key_path(kid).read_bytes()
+            with open(f"{self._base}{kid}.key", "rb") as handle:
+                key = handle.read()
         except FileNotFoundError:
             return None
         if len(key) != KEY_BYTES:
@@ -75,28 +77,32 @@ class KeyStore:
             return "unknown time"
         return str(data.get("forgotten_at", "unknown time"))
 
-    def get_or_create(self, kid: str) -> bytes:
-        """The subject's key, created (random, 0600) when it has none yet."""
-        key = self.load(kid)
-        if key is not None:
-            return key
-        self.folder.mkdir(mode=0o700, exist_ok=True)
-        tmp = self.folder / f".{kid}.{uuid.uuid4().hex}.tmp"
+    def get_or_create(self, kids: list[str]) -> dict[str, bytes]:
+        """The keys of ``kids``; missing ones are created (random, 0600) and made durable with
+        one file-system sync before they are returned (so before any commit uses them)."""
+        keys = {kid: self.load(kid) for kid in kids}
+        missing = [kid for kid, key in keys.items() if key is None]
+        if missing:
+            self.folder.mkdir(mode=0o700, exist_ok=True)
+            created = {kid: self._create(kid) for kid in missing}
+            _sync(self.folder, [f"{self._base}{kid}.key" for kid in missing])
+            keys.update(created)
+        return {kid: key for kid, key in keys.items() if key is not None}
+
+    def _create(self, kid: str) -> bytes | None:
+        tmp = f"{self._base}.{kid}.{uuid.uuid4().hex}.tmp"
+        key = os.urandom(KEY_BYTES)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, os.urandom(KEY_BYTES))
-            os.fsync(fd)
+            os.write(fd, key)
         finally:
             os.close(fd)
         try:
-            os.link(tmp, self._key_path(kid))
+            os.link(tmp, f"{self._base}{kid}.key")
         except FileExistsError:
-            pass  # created meanwhile: use that one
+            return self.load(kid)  # created meanwhile: use that one
         finally:
-            tmp.unlink()
-        _fsync_dir(self.folder)
-        key = self.load(kid)
-        assert key is not None
+            os.unlink(tmp)
         return key
 
     def forget(self, kid: str) -> bool:
@@ -114,6 +120,30 @@ class KeyStore:
             path.unlink()
         _fsync_dir(self.folder)
         return had_key
+
+
+def _sync(folder: Path, files: list[str]) -> None:
+    """Make new key files durable: one ``syncfs`` of their file system (Linux), else an fsync
+    per file; then the folder (their names)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            for path in files:
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _syncfs(fd: int) -> int:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.syncfs(fd))
+    except (OSError, AttributeError):
+        return -1
 
 
 def _overwrite(path: Path) -> None:
