@@ -320,3 +320,32 @@ def test_export_on_a_full_disk_keeps_the_previous_read_model(
     assert model.read().sort("stream_type", "stream_id").equals(
         old.sort("stream_type", "stream_id"))
     assert pl.read_parquet(first.path, hive_partitioning=first.path.is_dir()).height == old.height
+
+
+SNAPSHOTS_LIMITED = """
+import json, resource, signal, sys
+sys.path.insert(0, "tests")
+from test_disk_errors import PROJECTION
+from eventlab import EventStore
+store = EventStore.open(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
+try:
+    store.project(PROJECTION).build_snapshots(every="1w")
+    print(json.dumps({"ok": True}))
+except Exception as exc:
+    print(json.dumps({"type": type(exc).__name__, "errno": getattr(exc, "errno", None),
+                      "message": str(exc)}))
+"""
+
+
+def test_snapshots_on_a_full_disk_leave_no_partial_file(root: Path) -> None:
+    store = EventStore.open(root)
+    store.append(make_batch("wide", 6000, streams=3000))
+    outcome = run_script(SNAPSHOTS_LIMITED, root, 3000)
+    assert outcome["type"] == "StorageError" and outcome["errno"] == errno.EFBIG, outcome
+    assert f"cannot write a snapshot into store {root}: EFBIG" in outcome["message"]
+    leftovers = [p.name for p in (root / "_snapshots").rglob("*") if p.is_file()]
+    assert not [n for n in leftovers if not n.startswith("at-")], leftovers  # no temp file
+    view = store.project(PROJECTION)
+    assert view.state().equals(view.state(use_snapshots=False))  # any snapshot kept is whole

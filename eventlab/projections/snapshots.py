@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from eventlab.errors import ValidationError
+from eventlab.errors import ValidationError, storage_error, write_failure
 from eventlab.progress import progress_bar
 from eventlab.projections.fold import fold_store, merge_states
 from eventlab.projections.spec import Projection
@@ -109,7 +110,6 @@ def _write(
     position: int,
 ) -> Snapshot:
     base = folder(store, projection)
-    base.mkdir(parents=True, exist_ok=True)
     final = base / _name(at, position)
     tmp = base / f".tmp-{uuid.uuid4().hex}.parquet"
     meta = {
@@ -118,8 +118,18 @@ def _write(
         "eventlab.at": "" if at is None else at.isoformat(),
         "eventlab.position": str(position),
     }
-    state.write_parquet(tmp, metadata=meta)
-    os.replace(tmp, final)
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        try:
+            state.write_parquet(tmp, metadata=meta)
+        except pl.exceptions.PolarsError as exc:
+            raise write_failure(tmp, exc) from exc
+        os.replace(tmp, final)
+    except OSError as exc:  # disk full, read-only store: no partial snapshot is left
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise storage_error(exc, f"write a snapshot into store {store.root}", "No snapshot "
+                            "was written; queries fold the events instead.") from exc
     return Snapshot(final, at, position)
 
 
