@@ -41,18 +41,21 @@ SUMMARY = ROOT / "test-artifacts" / "torture-summary.json"
 
 
 def run_lanes(tmp_path: Path, kills: int, ops: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Run the lanes in parallel; their output goes to files (a full pipe would block them)."""
     procs = []
     for lane in range(LANES):
         folder = tmp_path / f"lane{lane}"
         folder.mkdir()
-        procs.append(subprocess.Popen(
-            [sys.executable, str(LANE), str(folder), str(1000 + lane), str(kills), ",".join(ops)],
-            env=worker_env(), cwd=LANE.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        ))
+        with open(folder / "out.txt", "w") as out, open(folder / "err.txt", "w") as err:
+            procs.append((folder, subprocess.Popen(
+                [sys.executable, str(LANE), str(folder), str(1000 + lane), str(kills),
+                 ",".join(ops)],
+                env=worker_env(), cwd=LANE.parent, stdout=out, stderr=err,
+            )))
     results: list[dict[str, Any]] = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=60 * SCALE + 240)
+    for folder, proc in procs:
+        proc.wait(timeout=150 * SCALE + 240)
+        out, err = (folder / "out.txt").read_text(), (folder / "err.txt").read_text()
         assert proc.returncode == 0, err[-4000:]
         lines = out.splitlines()
         assert lines and lines[-1] == "done", (out[-2000:], err[-4000:])
