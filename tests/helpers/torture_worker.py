@@ -48,6 +48,7 @@ from eventlab.store.compact import content_sha256, row_hashes
 export_module = sys.modules["eventlab.projections.export"]
 OPS = ("append", "compact", "snapshot", "export")
 MAX_DELAY = 0.3  # seconds between the worker's "started" marker and its SIGKILL
+CHECK_TIMEOUT = 300.0  # seconds
 PROJECTION = Projection(
     "batches",
     key=("stream_type", "stream_id"),
@@ -211,9 +212,17 @@ def _checked(op: str, lane: Path, prev: dict[str, Any]) -> dict[str, Any]:
 
     pid = _in_child(run)
     os.close(write)
+    chunks, deadline = [], time.monotonic() + CHECK_TIMEOUT
     with os.fdopen(read, "rb") as handle:
-        data = handle.read()
+        while select.select([handle], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(handle.fileno(), 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        else:  # a hung checker must fail the test, not hang it
+            os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
     if status != 0 or not data:
         return {"checker_failed": status}
     facts: dict[str, Any] = json.loads(data)
