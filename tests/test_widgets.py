@@ -27,6 +27,7 @@ from eventlab.importers import import_file
 from eventlab.projections.temporal import time_points
 from eventlab.timeutil import to_utc
 from eventlab.widgets import HistoryScrubber, ReadModelCompare, StreamInspector
+from eventlab.widgets import _frames as F
 from tests.conftest import ROOT
 
 SPEC = ROOT / "data" / "fines.toml"
@@ -175,6 +176,23 @@ def test_scrubber_table_sorts_and_filters_without_refolding(view: ProjectionView
     assert scrub.rows.height == min(5, expected.height) > 0
     assert scrub.state is state
     assert f"top {scrub.rows.height} of {state.height:,} rows" in scrub.table_html.value
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("n", [1, 4, 7, 20])
+def test_top_rows_equals_sorting_everything(descending: bool, n: int) -> None:
+    state = pl.DataFrame({
+        "stream_id": [f"s{i:02d}" for i in range(12)],
+        "amount": [3.0, None, 1.0, 3.0, None, 2.0, 3.0, 1.0, None, 5.0, 2.0, 0.0],
+        "tags": [[str(i)] for i in range(12)],
+    })
+    for sort_by in ("amount", "stream_id", None, "tags"):
+        expected = state.sort([sort_by or "stream_id", "stream_id"] if sort_by != "stream_id"
+                              else ["stream_id"], descending=descending, nulls_last=True).head(n)
+        got = F.top_rows(state, key=["stream_id"], sort_by=sort_by, descending=descending, n=n)
+        assert got.equals(expected), (sort_by, got, expected)
+    only = F.top_rows(state, key=["stream_id"], sort_by="amount", contains="s1", n=n)
+    assert only["stream_id"].to_list() == ["s11", "s10"][:n]
 
 
 def test_scrubber_metric_choice_and_custom_metrics(view: ProjectionView) -> None:

@@ -111,16 +111,26 @@ def top_rows(
     contains: str = "",
     n: int = 15,
 ) -> pl.DataFrame:
-    """The first ``n`` rows of a state, filtered (stream id contains ``contains``) and sorted."""
+    """The first ``n`` rows of a state, filtered (stream id contains ``contains``) and sorted
+    (nulls last, ties by key): ``rows.sort(...).head(n)`` at the cost of a top-k selection."""
     rows = state
     if contains:
         column = stream_column(key)
         rows = rows.filter(pl.col(column).cast(pl.String).str.contains(contains, literal=True))
-    order = [sort_by] if sort_by else list(key)
     if sort_by and sort_by not in state.columns:
         raise ValidationError(f"cannot sort by {sort_by!r}; columns: {state.columns}.")
-    return rows.sort([*order, *(k for k in key if k not in order)], descending=descending,
-                     nulls_last=True).head(n)
+    by = [sort_by] if sort_by else []
+    by += [k for k in key if k not in by]
+    try:
+        valid = rows.filter(pl.col(by[0]).is_not_null())
+        top = valid.top_k(n, by=by, reverse=not descending)
+    except pl.exceptions.PolarsError:  # a dtype top_k cannot rank (lists): sort it all
+        return rows.sort(by, descending=descending, nulls_last=True).head(n)
+    top = top.sort(by, descending=descending, nulls_last=True)
+    if top.height == n:
+        return top
+    nulls = rows.filter(pl.col(by[0]).is_null()).sort(by, descending=descending, nulls_last=True)
+    return pl.concat([top, nulls.head(n - top.height)])
 
 
 def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pl.DataFrame:
