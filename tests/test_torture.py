@@ -169,3 +169,41 @@ def test_the_checker_sees_each_broken_invariant(tmp_path: Path) -> None:
     gone = tw.check("append", lane, clean)
     assert {"positions are 1..head", "no partial batch", "earlier events unchanged"} <= set(
         problems({**gone, "op": "append", "started": True, "ended": "killed"})), gone
+
+
+EXPORT_SCRIPT = """
+import sys
+sys.path.insert(0, "tests/helpers")
+from torture_worker import PROJECTION
+from eventlab import EventStore
+from eventlab.projections.export import export
+export(EventStore.open(sys.argv[1]), PROJECTION, sys.argv[2], partition_by="stream_type")
+"""
+
+
+def test_a_partitioned_export_killed_mid_swap_shows_a_whole_read_model(tmp_path: Path) -> None:
+    """The folder swap is one atomic exchange (renameat2): a kill between its steps leaves
+    the new read model in place, never no read model (readers of the folder see old or new)."""
+    import polars as pl
+
+    sys.path.insert(0, str(LANE.parent))
+    import torture_worker as tw
+
+    lane = tmp_path / "lane"
+    tw._setup(lane)
+    store = tw.EventStore.open(lane / "store")
+    out = lane / "exports"
+    tw.export(store, tw.PROJECTION, out, partition_by="stream_type")
+    store.append(tw.make_batch("more", 30))
+    env = {**worker_env(), "EVENTLAB_FAULT": "export_mid_swap"}
+    done = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT, str(lane / "store"), str(out)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    target = out / "batches"
+    assert not target.with_name(".batches.old").exists()
+    model = tw.ReadModel.open(target)
+    assert model.high_water_position == store.head  # the new one, whole
+    expected = store.project(tw.PROJECTION).state(use_snapshots=False)
+    got = model.read().with_columns(pl.col("stream_type").cast(pl.String))
+    assert got.select(sorted(got.columns)).sort("stream_type", "stream_id").equals(
+        expected.select(sorted(expected.columns)).sort("stream_type", "stream_id"))

@@ -14,6 +14,8 @@ leaves the previous one intact.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -245,8 +247,29 @@ def _write_model(
         _swap(tmp, target)
 
 
+def _exchange(new: Path, target: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``): readers
+    see the old or the new read model, never none. False where the system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_cwd, exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(new), at_cwd, os.fsencode(target), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(target))
+
+
 def _swap(new: Path, target: Path) -> None:
-    """Replace folder ``target`` by ``new``; a crash in between is undone by _restore_swap."""
+    """Replace folder ``target`` by ``new``: atomically where the system can exchange two
+    folders; else in two renames, a crash between them undone by _restore_swap."""
+    if target.exists() and _exchange(new, target):
+        fault("export_mid_swap")
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the previous read model
+        return
     old = target.with_name(f".{target.name}.old")
     if target.exists():
         shutil.rmtree(old, ignore_errors=True)
