@@ -213,6 +213,10 @@ PICTURE = """(embed) => {
     const canvas = embed.querySelector('canvas');
     return canvas ? canvas.toDataURL() : '';
 }"""
+RULE_X = """(embed) => {  // where the scrubber's red rule is drawn (svg renderer), or null
+    const rule = embed.querySelector('.mark-rule [stroke="#d62728"]');
+    return rule ? rule.getBoundingClientRect().x : null;
+}"""
 KEY_VALUES = """(table) => Object.fromEntries([...table.querySelectorAll('tr')]
     .filter(r => r.querySelector('th') && r.querySelector('td'))
     .map(r => [r.querySelector('th').textContent.trim(),
@@ -365,10 +369,12 @@ def check_scrubber(page: Any, deadline: Deadline) -> None:
     table.wait_for(timeout=deadline.ms())
     embed = output.locator(".vega-embed").first
     embed.locator("svg, canvas").first.wait_for(timeout=deadline.ms())
-    output.scroll_into_view_if_needed()
+    widget_screenshot(page, output, ARTIFACTS / "scrubber-start.png")
     first_table, first_chart = table.inner_html(), embed.evaluate(PICTURE)
+    first_rule = embed.evaluate(RULE_X)
+    if embed.locator("svg").count():
+        assert first_rule is not None, "the metric chart has no red rule at the current point"
     assert "of 1 rows" in (table.text_content() or ""), "the scrubber starts at the first fine"
-    output.screenshot(path=ARTIFACTS / "scrubber-start.png")
 
     handle.focus()
     page.keyboard.press("End")  # the last month: every fine exists by then
@@ -380,6 +386,9 @@ def check_scrubber(page: Any, deadline: Deadline) -> None:
         f"([embed, before]) => ({PICTURE})(embed) !== before",
         arg=[embed.element_handle(), first_chart], timeout=deadline.ms(),
     )
+    if first_rule is not None:  # svg: the rule itself moved right, to the last month
+        page.wait_for_function(f"([embed, x]) => ({RULE_X})(embed) > x + 100",
+                               arg=[embed.element_handle(), first_rule], timeout=deadline.ms())
     widget_screenshot(page, output, ARTIFACTS / "scrubber-end.png")
     if os.environ.get("EVENTLAB_UPDATE_SCREENSHOT"):  # the README's picture: mid-history
         before = table.inner_html()
