@@ -35,6 +35,7 @@ REQUIRED = (
     "03_temporal_queries",
     "04_compare_read_models",
     "05_export_projections",
+    "06_commands_and_what_if",
 )
 MAX_BYTES = 200_000
 CELL_TIMEOUT = 60  # seconds per cell
