@@ -106,7 +106,10 @@ def _conflict_message(bad: pl.DataFrame) -> str:
 
 def assign_versions(batch: pl.DataFrame, actual: pl.DataFrame) -> pl.DataFrame:
     """Fill or check ``version``: gapless, continuing each stream, in batch row order."""
-    rank = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(KEYS)
+    single_type = batch["stream_type"].n_unique() == 1  # then grouping by stream_id is cheaper
+    rank = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(
+        "stream_id" if single_type else KEYS
+    )
     if actual.height == 0:  # only new streams (e.g. a new store): no join needed
         with_actual = batch.with_columns(actual=pl.lit(0, pl.Int64))
     else:

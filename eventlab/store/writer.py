@@ -60,8 +60,8 @@ def _partition_order(rows: pl.DataFrame) -> tuple[pl.Series, list[tuple[str, str
     year, month = pl.col("occurred_at").dt.year(), pl.col("occurred_at").dt.month()
     keys = rows.select(  # 4-byte columns: the sort key is built as Int64 only inside the sort
         (year * 12 + month - 1).alias(_MONTH),
-        pl.col("stream_type").cast(pl.Enum(types)).to_physical().alias(_TYPE),
-        pl.col("stream_id").cast(pl.Enum(ids)).to_physical().alias(_RANK),
+        _rank_of("stream_type", types).alias(_TYPE),
+        _rank_of("stream_id", ids).alias(_RANK),
     )
     low = int(keys[_MONTH].min())  # type: ignore[arg-type]
     block = (pl.col(_MONTH).cast(pl.Int64) - low) * types.len() + pl.col(_TYPE).cast(pl.Int64)
@@ -78,6 +78,14 @@ def _partition_order(rows: pl.DataFrame) -> tuple[pl.Series, list[tuple[str, str
         for b, start, length in zip(runs["block"], starts, runs["len"], strict=True)
     )
     return order.to_series(), blocks
+
+
+def _rank_of(column: str, sorted_values: pl.Series) -> pl.Expr:
+    """Lexical rank (UInt32) of each value of ``column`` among ``sorted_values`` (its distinct
+    values, sorted): the physical code of an Enum with those categories."""
+    if sorted_values.len() == 1:  # one stream type, typically: nothing to look up
+        return pl.lit(0, pl.UInt32)
+    return pl.col(column).cast(pl.Enum(sorted_values)).to_physical()
 
 
 def _month_name(index: int) -> str:
