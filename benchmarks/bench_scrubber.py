@@ -23,6 +23,7 @@ Then where a step's time goes (each part timed alone, median). Prints markdown. 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -184,7 +185,8 @@ def main() -> None:
     snap.known.value = snap.known.max
     print(f"### HistoryScrubber step latency: {args.events:,} events, {args.accounts:,} accounts,"
           f" {snap.points.len()} daily points ({events.points.len():,} event points), "
-          f"{args.steps} steps per motion\n")
+          f"{args.steps} steps per motion; {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the end (wall times: other processes slow them down)\n")
     print("| set-up | motion | p50 ms | p95 ms | max ms |")
     print("|---|---|---:|---:|---:|")
     for name, motion, figures in rows:
