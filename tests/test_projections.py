@@ -333,3 +333,35 @@ def test_a_time_ordered_store_folds_as_one_run(store: EventStore) -> None:
     assert (len(parts), rows, len(store.files)) == (1, 6, 6)
     last = Projection("p", fields={"paid": r.last("paymentAmount")})
     assert store.project(last).state()["paid"].to_list() == [5.0, 6.0]
+
+
+def test_snapshots_for_an_earlier_commit_and_no_progress_output(
+    store: EventStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fines(store)
+    store.append(
+        pl.DataFrame(
+            {
+                "stream_type": "fine",
+                "stream_id": ["A"],
+                "event_type": "Payment",
+                "occurred_at": [D + timedelta(days=5)],
+                "paymentAmount": [6.0],
+            }
+        )
+    )
+    view = store.project(
+        Projection("paid", stream_types=["fine"], fields={"paid": r.sum("paymentAmount")})
+    )
+    snaps = view.build_snapshots(every="1mo", at_position=5, progress=False)
+    assert {s.position for s in snaps} == {5}
+    from eventlab.projections.snapshots import best_snapshot
+
+    at = D + timedelta(days=40)
+    assert best_snapshot(store, view.projection, at, 5) is not None  # type: ignore[arg-type]
+    assert best_snapshot(store, view.projection, at, 6) is not None  # type: ignore[arg-type]
+    assert view.state(at=at, at_position=5)["paid"].to_list() == [4.0, 0.0]
+    assert view.state(at=at)["paid"].to_list() == [10.0, 0.0]
+    assert view.state(at=at, use_snapshots=False)["paid"].to_list() == [10.0, 0.0]
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""

@@ -84,13 +84,24 @@ def _parse(path: Path) -> Snapshot | None:
 
 
 def list_snapshots(store: EventStore, projection: Projection) -> list[Snapshot]:
+    """The projection's snapshots, by (position, valid time); the listing is cached until the
+    folder changes (its mtime), so a scrubber step does not re-read the folder."""
     base = folder(store, projection)
-    if not base.exists():
+    try:
+        stamp = base.stat().st_mtime_ns
+    except FileNotFoundError:
         return []
-    found = (_parse(p) for p in base.glob("at-*.parquet"))
-    return sorted(
-        (s for s in found if s),
-        key=lambda s: (s.position, s.at or datetime.max.replace(tzinfo=UTC)),
+    return list(_listing(str(base), stamp))
+
+
+@lru_cache(maxsize=32)
+def _listing(base: str, stamp: int) -> tuple[Snapshot, ...]:
+    found = (_parse(p) for p in Path(base).glob("at-*.parquet"))
+    return tuple(
+        sorted(
+            (s for s in found if s),
+            key=lambda s: (s.position, s.at or datetime.max.replace(tzinfo=UTC)),
+        )
     )
 
 
@@ -128,8 +139,11 @@ def _write(
     except OSError as exc:  # disk full, read-only store: no partial snapshot is left
         with suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise storage_error(exc, f"write a snapshot into store {store.root}", "No snapshot "
-                            "was written; queries fold the events instead.") from exc
+        raise storage_error(
+            exc,
+            f"write a snapshot into store {store.root}",
+            "No snapshot was written; queries fold the events instead.",
+        ) from exc
     return Snapshot(final, at, position)
 
 
@@ -140,13 +154,14 @@ def take_snapshot(
     at: PointInTime | None = None,
     known_at: PointInTime | None = None,
     at_position: int | None = None,
+    progress: bool | None = None,
 ) -> Snapshot:
     """Fold and store the partial state at (at, known_at / at_position); returns the snapshot."""
     from eventlab.projections.temporal import partial_at, resolve_position
 
     when = None if at is None else to_utc(at)
     position = resolve_position(store, known_at=known_at, at_position=at_position)
-    state = partial_at(store, projection, at=when, position=position)
+    state = partial_at(store, projection, at=when, position=position, progress=progress)
     return _write(store, projection, state, when, position)
 
 
@@ -155,14 +170,17 @@ def build_snapshots(
     projection: Projection,
     *,
     every: str = "1mo",
+    known_at: PointInTime | None = None,
+    at_position: int | None = None,
     progress: bool | None = None,
 ) -> list[Snapshot]:
-    """Snapshots at valid-time checkpoints ``every`` apart across the store (at its head).
+    """Snapshots at valid-time checkpoints ``every`` apart across the store, as known at the
+    store's head (or at ``known_at`` / ``at_position``: for queries about an earlier commit).
 
     Each checkpoint folds only the events since the previous one and merges: about the cost of
     one full fold in all.
     """
-    from eventlab.projections.temporal import time_points
+    from eventlab.projections.temporal import resolve_position, time_points
 
     info = (
         store.scan(stream_types=projection.stream_types)
@@ -172,14 +190,17 @@ def build_snapshots(
     if info["lo"][0] is None:
         raise ValidationError("the store has no events for this projection; nothing to snapshot.")
     points = time_points(info["lo"][0], info["hi"][0], every)
-    head, state, out = store.head, None, []
+    head = resolve_position(store, known_at=known_at, at_position=at_position)
+    state, out = None, []
     previous: datetime | None = None
     with progress_bar(len(points), f"snapshots of {projection.name}", progress, "snapshots") as bar:
         for point in points:
             covered: tuple[datetime | None, int] | None = (
                 (previous, head) if previous is not None else None
             )
-            chunk = fold_store(store, projection, at=point, at_position=head, covered=covered)
+            chunk = fold_store(
+                store, projection, at=point, at_position=head, covered=covered, progress=False
+            )
             state = chunk if state is None else merge_states([state, chunk], projection).collect()
             out.append(_write(store, projection, state, point, head))
             previous = point

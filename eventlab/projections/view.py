@@ -110,19 +110,38 @@ class ProjectionView:
         at: PointInTime | None = None,
         known_at: PointInTime | None = None,
         at_position: int | None = None,
+        progress: bool | None = None,
     ) -> Snapshot:
         from eventlab.projections.snapshots import take_snapshot
 
         return take_snapshot(
-            self.store, self._mergeable(), at=at, known_at=known_at, at_position=at_position
+            self.store,
+            self._mergeable(),
+            at=at,
+            known_at=known_at,
+            at_position=at_position,
+            progress=progress,
         )
 
     def build_snapshots(
-        self, *, every: str = "1mo", progress: bool | None = None
+        self,
+        *,
+        every: str = "1mo",
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
+        progress: bool | None = None,
     ) -> list[Snapshot]:
+        """Snapshots every ``every`` of valid time, as known at the head (or an earlier point)."""
         from eventlab.projections.snapshots import build_snapshots
 
-        return build_snapshots(self.store, self._mergeable(), every=every, progress=progress)
+        return build_snapshots(
+            self.store,
+            self._mergeable(),
+            every=every,
+            known_at=known_at,
+            at_position=at_position,
+            progress=progress,
+        )
 
     def export(
         self,
