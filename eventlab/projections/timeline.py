@@ -27,7 +27,7 @@ def _cumulative(events: pl.LazyFrame, projection: Projection, points: pl.Series)
         with_inputs(bucketed, projection)
         .group_by([*key, "bucket"])
         .agg(aggs)
-        .sort([*key, "bucket"])
+        .sort("bucket")  # over(key) keeps this order inside each key: no string sort
     )
     names = [c for n, r in projection.fields.items() for c in r.state(n)]
     return per_bucket.with_columns(e.alias(n) for n, e in zip(names, running, strict=True))
@@ -54,20 +54,31 @@ def timeline_frame(
             f"this timeline has {size:,} (key, point) rows, over the limit of {limit:,}. Hint: "
             "pass keys=[...], fewer points (a larger every=), or metrics={...} to aggregate."
         )
-    grid = firsts.select(
-        *key, pl.int_ranges("first", len(points), dtype=pl.UInt32).alias("bucket")
-    ).explode("bucket")
-    states = [c for c in cumulative.columns if c not in (*key, "bucket")]
+    values = _finalized(cumulative, projection).sort("bucket")
+    grid = firsts.join(
+        pl.DataFrame({"bucket": pl.arange(0, len(points), dtype=pl.UInt32, eager=True)}),
+        how="cross",
+    )
     filled = (
         grid.lazy()
-        .join(cumulative.lazy(), on=[*key, "bucket"], how="left")
-        .sort([*key, "bucket"])
-        .with_columns(pl.col(states).forward_fill().over(key))
+        .filter(pl.col("bucket") >= pl.col("first"))
+        .drop("first")
+        .sort("bucket")
+        .join_asof(
+            values.lazy(), on="bucket", by=key, strategy="backward", check_sortedness=False
+        )  # sorted by bucket above; per key as well
+        .with_columns(pl.lit(series).gather(pl.col("bucket")).alias("at"))
+        .drop("bucket")
     )
+    if metrics:
+        return filled.group_by("at").agg(**metrics).sort("at").collect()
+    return filled.select("at", *key, *values.columns[len(key) + 1 :]).sort(["at", *key]).collect()
+
+
+def _finalized(cumulative: pl.DataFrame, projection: Projection) -> pl.DataFrame:
+    """Key, bucket and field values (and derived fields) of each running state row."""
     values = [r.finalize(n).alias(n) for n, r in projection.fields.items()]
-    out = filled.select(pl.lit(series).gather(pl.col("bucket")).alias("at"), *key, *values)
+    out = cumulative.lazy().select(*projection.key, "bucket", *values)
     if projection.derived:
         out = out.with_columns(**projection.derived)
-    if metrics:
-        return out.group_by("at").agg(**metrics).sort("at").collect()
-    return out.sort(["at", *key]).collect()
+    return out.collect()
