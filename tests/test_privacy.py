@@ -24,6 +24,7 @@ from eventlab import reducers as r
 from eventlab.cli import main
 from eventlab.privacy import REDACTED, key_id, load_config, read_audit
 from eventlab.privacy.codec import PREFIX, cipher, decrypt_tokens, decrypt_value
+from eventlab.privacy.forget import forget_result_html
 from eventlab.privacy.keys import KEYS_DIR
 from eventlab.projections.export import ReadModel
 
@@ -285,3 +286,15 @@ def test_hostile_subjects_never_name_files(tmp_path: Path, subject: str) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
     store.forget(subject)
     assert store.scan().collect()["address"].to_list() == [REDACTED]
+
+
+def test_forget_result_is_a_frozen_value_with_html(store: EventStore) -> None:
+    import dataclasses
+
+    result = store.forget("c2")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.events = 0  # type: ignore[misc]
+    html = result._repr_html_()
+    assert "<b>forget</b>" in html and key_id("c2") in html and "destroyed" in html
+    assert ">1<" in html  # one event of c2 is now redacted
+    assert "&lt;b&gt;" in forget_result_html(dataclasses.replace(result, subject="<b>"))

@@ -56,6 +56,22 @@ class ForgetResult:
     events: int
     snapshots_removed: int
 
+    def _repr_html_(self) -> str:
+        return forget_result_html(self)
+
+
+def forget_result_html(result: ForgetResult) -> str:
+    """Pure HTML for a ForgetResult (a card with one row per fact)."""
+    from eventlab.display import card, table
+
+    rows = [
+        ("subject", result.subject), ("key id", result.key_id),
+        ("key", "destroyed" if result.had_key else "none existed (tombstone written)"),
+        ("events now redacted", result.events), ("snapshots removed", result.snapshots_removed),
+        ("event files and log", "unchanged (verify passes)"),
+    ]
+    return card("forget", table(rows))
+
 
 def declare_personal(store: EventStore, stream_type: str, columns: list[str] | tuple[str, ...],
                      subject: str = "stream_id") -> None:
