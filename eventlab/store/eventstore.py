@@ -192,8 +192,8 @@ class EventStore:
     ) -> tuple[list[pl.LazyFrame], int]:
         """Like :meth:`scan`, as several LazyFrames (runs of files whose position ranges follow
         each other), plus the number of rows in the files read. Inside each frame a stream's rows
-        are in position order, which lets folds skip per-group sorting. ``covered=(T, P)`` leaves out events a
-        snapshot at valid time T and position P already holds."""
+        are in position order, which lets folds skip per-group sorting. ``covered=(T, P)``
+        leaves out events a snapshot at valid time T and position P already holds."""
         from eventlab.store.scan import ScanFilter, build_partition_scans
 
         self.refresh()
