@@ -112,9 +112,7 @@ def _state_path(out: Path, projection: Projection) -> Path:
     return out / STATE_DIR / f"{projection.name}.state.parquet"
 
 
-def _previous(
-    out: Path, target: Path, projection: Projection, epoch: str
-) -> pl.DataFrame | None:
+def _previous(out: Path, target: Path, projection: Projection, epoch: str) -> pl.DataFrame | None:
     """The stored partial state, when it matches the read model, the spec and the privacy
     epoch (after a ``forget`` the old state may hold decrypted values: rebuild)."""
     _restore_swap(target)
@@ -122,10 +120,10 @@ def _previous(
     if lineage is None or not state_file.exists():
         return None
     state_meta = _lineage(state_file) or {}
-    same = lineage.get("spec_hash") == projection.spec_hash == state_meta.get(
-        "spec_hash"
-    ) and lineage.get("high_water_position") == state_meta.get("high_water_position") and (
-        lineage.get("privacy_epoch", "0") == epoch
+    same = (
+        lineage.get("spec_hash") == projection.spec_hash == state_meta.get("spec_hash")
+        and lineage.get("high_water_position") == state_meta.get("high_water_position")
+        and (lineage.get("privacy_epoch", "0") == epoch)
     )
     return pl.read_parquet(state_file) if same else None
 
@@ -200,8 +198,11 @@ def _storage_errors(tmp: Path, out: Path) -> Iterator[None]:
             raise
         with suppress(OSError):
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
-        raise storage_error(exc, f"export to {out}", "The previous read model (if any) is "
-                            "unchanged and nothing half-written is left.") from exc
+        raise storage_error(
+            exc,
+            f"export to {out}",
+            "The previous read model (if any) is unchanged and nothing half-written is left.",
+        ) from exc
 
 
 def _write_state(
@@ -231,8 +232,9 @@ def _write_model(
         raise ValidationError(
             f"partition_by {missing} is not a column of the read model (columns: {frame.columns})."
         )
-    with_nul = [p for p in parts if frame[p].cast(pl.String).str.contains("\x00", literal=True)
-                .any()]
+    with_nul = [
+        p for p in parts if frame[p].cast(pl.String).str.contains("\x00", literal=True).any()
+    ]
     if with_nul:
         raise ValidationError(
             f"partition_by column(s) {with_nul} hold values with a NUL character, which cannot "

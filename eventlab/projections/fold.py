@@ -61,13 +61,15 @@ def prepare(
 
 
 def partial_state(
-    events: pl.LazyFrame, projection: Projection, *, ordered: bool = False
+    events: pl.LazyFrame, projection: Projection, *, ordered: bool = False, final: bool = False
 ) -> pl.LazyFrame:
-    """One row of state columns per key. ``ordered``: rows of a key come in position order."""
+    """One row of state columns per key. ``ordered``: rows of a key come in position order;
+    ``final``: the state goes straight to finalize (no merge), so merge-only columns are left
+    out."""
     return (
         with_inputs(prepare(events, projection), projection)
         .group_by(list(projection.key))
-        .agg(partial_aggs(projection, ordered))
+        .agg(partial_aggs(projection, ordered, final))
     )
 
 
@@ -77,8 +79,13 @@ def with_inputs(frame: pl.LazyFrame, projection: Projection) -> pl.LazyFrame:
     return frame.with_columns(**inputs) if inputs else frame
 
 
-def partial_aggs(projection: Projection, ordered: bool) -> list[pl.Expr]:
-    return [e for name, r in projection.fields.items() for e in r.partial(name, ordered)]
+def partial_aggs(projection: Projection, ordered: bool, final: bool = False) -> list[pl.Expr]:
+    """The partial aggregations; ``final``: only what finalize reads (the result is not merged)."""
+    aggs = [e for name, r in projection.fields.items() for e in r.partial(name, ordered)]
+    if not final:
+        return aggs
+    kept = {c for name, r in projection.fields.items() for c in r.final_state(name)}
+    return [e for e in aggs if e.meta.output_name() in kept]
 
 
 def merge_states(
@@ -122,14 +129,17 @@ def fold_parts(
     engine: Engine = "auto",
     progress: bool | None = None,
     rows: int = 0,
+    final: bool = False,
 ) -> pl.DataFrame:
-    """Partial state of the union of ``parts`` (each a chunk whose rows keep stream order)."""
+    """Partial state of the union of ``parts`` (each a chunk whose rows keep stream order).
+    ``final``: the result is only finalized, never merged or stored (cheaper with one part)."""
     if engine not in ENGINES:
         raise ValidationError(f"engine must be one of {ENGINES}, got {engine!r}.")
     if not parts:
         raise ValidationError("fold_parts needs at least one part.")
     ordered = projection.stream_keyed
-    partials = [partial_state(p, projection, ordered=ordered) for p in parts]
+    alone = final and len(parts) == 1
+    partials = [partial_state(p, projection, ordered=ordered, final=alone) for p in parts]
     with progress_bar(
         len(partials), f"folding {projection.name}", _big(progress, rows), unit="partitions"
     ) as bar:
@@ -149,9 +159,11 @@ def fold_store(
     *,
     engine: Engine = "auto",
     progress: bool | None = None,
+    final: bool = False,
     **window: Any,
 ) -> pl.DataFrame:
-    """Partial state of ``projection`` over the store's events selected by ``window``."""
+    """Partial state of ``projection`` over the store's events selected by ``window``
+    (``final``: it will only be finalized, see :func:`fold_parts`)."""
     include = projection.source_columns()
     parts, rows = store.scan_partitions(
         stream_types=projection.stream_types, include=include, **window
@@ -163,4 +175,4 @@ def fold_store(
             ).collect_schema()
         )
         return partial_state(empty, projection).collect()
-    return fold_parts(parts, projection, engine=engine, progress=progress, rows=rows)
+    return fold_parts(parts, projection, engine=engine, progress=progress, rows=rows, final=final)

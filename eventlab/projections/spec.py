@@ -36,6 +36,9 @@ from eventlab.projections.reducers import REDUCERS, Reducer, Status
 from eventlab.projections.upcasters import Upcaster, upcaster_from_toml
 
 RESERVED_SUFFIX = "__"
+#: Version of the partial-state layout (part of every spec hash: stored snapshots and exports of
+#: an older layout are rebuilt instead of merged). 2: status keeps a UInt16 code.
+STATE_FORMAT = 2
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _FIELD_KEYS = {"reducer", "column", "on", "where", "map", "default", "expr"}
 
@@ -114,6 +117,7 @@ class Projection:
 
     def describe(self) -> dict[str, Any]:
         return {
+            "state_format": STATE_FORMAT,
             "name": self.name,
             "key": list(self.key),
             "stream_types": None if self.stream_types is None else list(self.stream_types),

@@ -49,14 +49,22 @@ def partial_at(
     use_snapshots: bool = True,
     engine: Engine = "auto",
     progress: bool | None = None,
+    final: bool = False,
 ) -> pl.DataFrame:
-    """Partial state of the events with occurred_at <= at and position <= position."""
+    """Partial state of the events with occurred_at <= at and position <= position
+    (``final``: only to be finalized, so merge-only state columns may be left out)."""
     from eventlab.projections.snapshots import best_snapshot
 
     snapshot = best_snapshot(store, projection, at, position) if use_snapshots else None
     if snapshot is None:
         return fold_store(
-            store, projection, at=at, at_position=position, engine=engine, progress=progress
+            store,
+            projection,
+            at=at,
+            at_position=position,
+            engine=engine,
+            progress=progress,
+            final=final,
         )
     tail = fold_store(
         store,
@@ -95,6 +103,7 @@ def state(
         use_snapshots=use_snapshots,
         engine=engine,
         progress=progress,
+        final=True,
     )
     return finalize(partial, projection).collect()
 

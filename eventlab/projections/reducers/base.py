@@ -82,6 +82,11 @@ class Reducer:
     def state(self, name: str) -> list[str]:
         return [name]
 
+    def final_state(self, name: str) -> list[str]:
+        """The state columns ``finalize`` reads (a final fold that is never merged needs only
+        these; e.g. ``last`` drops the position it keeps for merging)."""
+        return self.state(name)
+
     def inputs(self, name: str) -> dict[str, pl.Expr]:
         """Row-wise columns the partial aggregates (named ``<field>__in...``)."""
         return {f"{name}__in": self.selected()}

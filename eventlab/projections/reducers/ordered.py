@@ -23,6 +23,9 @@ class Last(Reducer):
     def state(self, name: str) -> list[str]:
         return [name, f"{name}__pos"]
 
+    def final_state(self, name: str) -> list[str]:
+        return [name]
+
     def inputs(self, name: str) -> dict[str, pl.Expr]:
         value = self.selected()
         return {f"{name}__in": value, f"{name}__inpos": pl.when(value.is_not_null()).then(POS)}
@@ -95,14 +98,24 @@ class Status(Last):
                 "map = { 'Create Fine' = 'open', 'Payment' = 'paid' }."
             )
 
+    def _values(self) -> list[Any]:
+        """The distinct statuses; the state holds their 1-based code (cheap to aggregate)."""
+        return list(dict.fromkeys(self.mapping.values()))
+
     def input(self) -> pl.Expr:
-        """The mapped status (a when/then chain: much cheaper than replace_strict here)."""
-        items = list(self.mapping.items())
+        """The status code of each event (a when/then chain: cheaper than replace_strict)."""
+        codes = {value: i for i, value in enumerate(self._values(), start=1)}
         event_type = pl.col("event_type")
-        chain: pl.Expr = pl.when(event_type == items[0][0]).then(pl.lit(items[0][1]))
-        for kind, status in items[1:]:
-            chain = chain.when(event_type == kind).then(pl.lit(status))  # type: ignore[attr-defined]
-        return chain
+        chain: Any = pl.when(pl.lit(False)).then(pl.lit(None, pl.UInt16))
+        for kind, status in self.mapping.items():
+            chain = chain.when(event_type == kind).then(pl.lit(codes[status], pl.UInt16))
+        result: pl.Expr = chain
+        return result
+
+    def _decode(self, codes: pl.Expr) -> pl.Expr:
+        values = self._values()
+        decoded = codes.replace_strict(list(range(1, len(values) + 1)), values, default=None)
+        return decoded.fill_null(self.default) if self.default is not None else decoded
 
     def mask(self) -> pl.Expr | None:
         mapped = pl.col("event_type").is_in(list(self.mapping))
@@ -113,14 +126,13 @@ class Status(Last):
         return super().columns() | {"event_type"}
 
     def finalize(self, name: str) -> pl.Expr:
-        return pl.col(name).fill_null(self.default) if self.default is not None else pl.col(name)
+        return self._decode(pl.col(name))
 
     def cumulative(self, name: str) -> pl.Expr:
-        value = super().cumulative(name)
-        return value.fill_null(self.default) if self.default is not None else value
+        return self._decode(super().cumulative(name))
 
     def py_final(self, acc: Any) -> Any:
-        return self.default if acc is None else acc
+        return self.default if acc is None else self._values()[acc - 1]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "map": dict(self.mapping), "default": self.default}
