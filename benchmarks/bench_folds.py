@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -282,7 +283,8 @@ def main() -> None:
         f"| peak memory of the full fold vs size of the columns it reads | "
         f"{fold_peak / 1e6:,.0f} MB | {size / 1e6:,.0f} MB | {fold_peak / size:.2f} | <= 2 |"
     )
-    print(f"\nsnapshots: {len(snaps)} built in {snap_build:.1f} s, {snap_bytes / 1e6:,.0f} MB")
+    print(f"\nsnapshots: {len(snaps)} built in {snap_build:.1f} s, {snap_bytes / 1e6:,.0f} MB; "
+          f"{os.cpu_count()} cores, load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
