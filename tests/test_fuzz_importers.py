@@ -125,6 +125,9 @@ def _csv_field(value: str, quote: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- CSV
+#: names the readers use for their own columns: a source key with such a name must not clash
+OWN_NAMES = ["line", "text", "order", "event_no", "trace_no", "tr_depth", "__eventlab_order",
+             "__eventlab_record", "__eventlab_value_0"]
 CSV_HEADERS = [
     ["stream_id", "event_type", "occurred_at", "event_id", "version", "amount"],
     ["case:concept:name", "concept:name", "time:timestamp", "org:resource"],
@@ -201,7 +204,8 @@ def jsonl_records(draw: st.DrawFn) -> bytes:
             if draw(st.integers(0, 5)):
                 obj[key] = draw(good if draw(st.integers(0, 3)) else JSON_VALUE)
         extra = draw(st.dictionaries(st.sampled_from(["amount", "note", "version ", "position",
-                                                      "", "a\x00b"]), JSON_VALUE, max_size=3))
+                                                      "", "a\x00b", *OWN_NAMES]),
+                                     JSON_VALUE, max_size=3))
         return json.dumps({**obj, **extra}, ensure_ascii=draw(st.booleans())).encode(
             "utf-8", "surrogatepass")
     if kind == 6:  # deeply nested
@@ -251,7 +255,7 @@ def test_jsonl_random_bytes(data: bytes) -> None:
 XES_ATTR = st.one_of(
     st.tuples(st.sampled_from(["string", "date", "int", "float", "boolean", "id"]),
               st.sampled_from(["concept:name", "time:timestamp", "org:resource", "amount",
-                               "position", "note", "a.b"]),
+                               "position", "note", "a.b", *OWN_NAMES]),
               st.one_of(TEXT, TIMES, NUMBER.map(str))),
 )
 
@@ -364,3 +368,56 @@ def test_a_missing_source_version_is_quarantined(tmp_path: Path, suffix: str, te
     assert summary.quarantine_path is not None
     reasons = pl.read_parquet(summary.quarantine_path)["reason"].to_list()
     assert reasons == [f"version ({where}) '' is not an integer >= 1"] * 2
+
+
+DEEP_READER = """
+import sys
+from eventlab.importers import read_jsonl
+parsed = read_jsonl(sys.argv[1])
+print(parsed.read, parsed.events.height, "|".join(parsed.quarantine["reason"].to_list()))
+"""
+
+
+def test_nested_json_lines_do_not_hang_the_reader(tmp_path: Path) -> None:
+    """Found by the fuzzer: two lines nested 30 and 29 deep made Polars' JSON schema inference
+    run for minutes (exponential in the depth). Run in a subprocess: a hang in native code
+    cannot be interrupted in-process."""
+    import subprocess
+    import sys
+
+    def line(depth: int, day: int) -> str:
+        deep = "[" * depth + "1" + "]" * depth
+        return (f'{{"stream_id": "s", "event_type": "e", "occurred_at": "2024-01-0{day}", '
+                f'"deep": {deep}, "text": "[[[[{{{{ not nesting"}}')
+
+    path = tmp_path / "deep.jsonl"
+    path.write_text("\n".join(line(d, 1 + i) for i, d in enumerate([60, 59, 30, 29, 3, 200])))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", DEEP_READER, str(path)], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    read, accepted, reasons = done.stdout.split(" ", 2)
+    assert (int(read), int(accepted)) == (6, 5)
+    assert reasons.strip() == "JSON nested deeper than 128 levels is not supported"
+
+
+@pytest.mark.parametrize(("suffix", "text"), [
+    (".jsonl", '{"stream_id": "s", "event_type": "e", "occurred_at": "2024-01-01", "line": 1, '
+               '"text": "t", "__eventlab_order": 2, "__eventlab_value_0": 3}\n'),
+    (".xes", '<log><trace><string key="trace_no" value="t"/><event>'
+             '<string key="concept:name" value="e"/><date key="time:timestamp" value="2024-01-01"/>'
+             '<int key="event_no" value="1"/><string key="tr_depth" value="d"/>'
+             '<string key="__eventlab_order" value="o"/></event></trace></log>'),
+    (".csv", "stream_id,event_type,occurred_at,line,text,order,f0,__eventlab_order\n"
+             "s,e,2024-01-01,1,t,o,f,x\n"),
+])
+def test_source_keys_named_like_the_readers_own_columns(
+    tmp_path: Path, suffix: str, text: str
+) -> None:
+    """Found by the fuzzer: a JSON key "text" or an XES attribute "event_no" collided with a
+    column the reader uses itself (DuplicateError: an unhandled exception)."""
+    path = tmp_path / f"log{suffix}"
+    path.write_text(text)
+    summary = import_file(EventStore.create(tmp_path / "store"), path)
+    assert (summary.read, summary.imported) == (1, 1)
+    assert any(c.startswith("source___eventlab") for c in read_file(path).events.columns)

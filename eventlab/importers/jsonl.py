@@ -41,6 +41,9 @@ _INNERMOST = f'({_STRING})|[\\[{{](?:[^\\[\\]{{}}"]|{_STRING})*[\\]}}]'
 _KEY = f"{_STRING}:"
 _MAX_DEPTH = 128
 _CHUNK = 65_536
+#: Deeper lines skip Polars' JSON schema inference, which is exponential in the nesting depth
+#: (two lines nested 30 and 29 deep: minutes); they are read line by line instead.
+_FAST_DEPTH = 16
 _ROWS = "__eventlab_rows"
 
 
@@ -88,17 +91,26 @@ def _parse(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFram
     text = pl.col("text").str.strip_chars()
     plausible = pl.col("utf8_ok") & text.str.starts_with("{") & text.str.ends_with("}")
     rejected = [_rejected(_check_lines(lines.filter(~plausible)))]
-    goods, values = [], []
-    for chunk in lines.filter(plausible).select("line", "text").iter_slices(_CHUNK):
+    goods: list[pl.DataFrame] = []
+    values: list[pl.DataFrame] = []
+
+    def line_by_line(chunk: pl.DataFrame) -> None:
+        checked = _check_lines(chunk.with_columns(utf8_ok=pl.lit(True)))
+        ok = checked.filter(pl.col("reason").is_null())
+        rejected.append(_rejected(checked))
+        values.append(_values(ok["text"], _top_level_keys(ok["compact"])))
+        goods.append(ok.select("line", "text"))
+
+    deep = _depth(text) > _FAST_DEPTH
+    for chunk in lines.filter(plausible & ~deep).select("line", "text").iter_slices(_CHUNK):
         try:
             values.append(_read_objects(chunk["text"]))
             goods.append(chunk)
         except (pl.exceptions.PolarsError, _ChunkError):
-            checked = _check_lines(chunk.with_columns(utf8_ok=pl.lit(True)))
-            ok = checked.filter(pl.col("reason").is_null())
-            rejected.append(_rejected(checked))
-            values.append(_values(ok["text"], _top_level_keys(ok["compact"])))
-            goods.append(ok.select("line", "text"))
+            line_by_line(chunk)
+    slow = lines.filter(plausible & deep).select("line", "text")
+    if slow.height:  # Polars' schema inference would take exponential time on these
+        line_by_line(slow)
     if not goods:
         return lines.select("line", "text").clear(), pl.DataFrame(), pl.concat(rejected)
     merged = pl.concat(values, how="diagonal").drop(_ROWS)
@@ -107,6 +119,13 @@ def _parse(lines: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFram
 
 class _ChunkError(Exception):
     """Polars read a different number of objects than the chunk has lines."""
+
+
+def _depth(text: pl.Expr) -> pl.Expr:
+    """Nesting depth of JSON text (brackets inside string literals do not count)."""
+    brackets = text.str.replace_all(_STRING, "").str.extract_all(r"[\[\]{}]")
+    steps = brackets.list.eval(pl.when(pl.element().is_in(["[", "{"])).then(1).otherwise(-1))
+    return steps.list.eval(pl.element().cum_sum()).list.max().fill_null(0)
 
 
 def _read_objects(texts: pl.Series) -> pl.DataFrame:
@@ -127,6 +146,8 @@ def _check_lines(lines: pl.DataFrame) -> pl.DataFrame:
     valid = compact.is_not_null() | (text == "null")
     return lines.with_columns(compact.alias("compact")).with_columns(
         pl.when(~pl.col("utf8_ok")).then(pl.lit("invalid UTF-8 (bad bytes shown as U+FFFD)"))
+        .when(~valid & (_depth(text) > _MAX_DEPTH)).then(
+            pl.lit(f"JSON nested deeper than {_MAX_DEPTH} levels is not supported"))
         .when(~valid).then(pl.lit("invalid JSON"))
         .when(~text.str.starts_with("{")).then(pl.lit("the JSON value is not an object"))
         .alias("reason")
@@ -177,16 +198,20 @@ def _values(text: pl.Series, keys: list[str], body: bytes | None = None) -> pl.D
 
 def _candidates(good: pl.DataFrame, values: pl.DataFrame, names: list[str],
                 mapping: ColumnMapping) -> pl.DataFrame:
+    # values under positional names: a key may be called "line", "text" or "__eventlab_order"
+    safe = {c: f"__eventlab_value_{i}" for i, c in enumerate(values.columns)}
+
     def column(name: str) -> pl.Expr:
-        return pl.col(name) if name in values.columns else pl.lit(None, pl.String)
+        return pl.col(safe[name]) if name in safe else pl.lit(None, pl.String)
 
     envelope = [column(src).alias(field) for field, src in mapping.columns().items()
                 if field != "timestamp"]
-    payload = [pl.col(src).alias(dst) for src, dst in payload_names(names, mapping).items()]
-    frame = good.select("line", "text")
-    frame = pl.concat([frame, values], how="horizontal") if values.width else frame
+    payload = [column(src).alias(dst) for src, dst in payload_names(names, mapping).items()]
+    frame = good.select(pl.col("line").cast(pl.Int64).alias(ORDER),
+                        pl.col("text").str.strip_chars().alias(RECORD))
+    if values.width:
+        frame = pl.concat([frame, values.rename(safe)], how="horizontal")
     return frame.select(
-        pl.col("line").cast(pl.Int64).alias(ORDER), pl.col("line").cast(pl.Int64).alias(LINE),
-        pl.col("text").str.strip_chars().alias(RECORD), column(mapping.timestamp).alias(TS),
+        ORDER, pl.col(ORDER).alias(LINE), RECORD, column(mapping.timestamp).alias(TS),
         *envelope, *payload,
     )

@@ -92,7 +92,8 @@ def payload_names(columns: Sequence[str], mapping: ColumnMapping) -> dict[str, s
     for name in columns:
         if name in used:
             continue
-        target = RENAMED_PREFIX + name if name in taken else name
+        reserved = name in taken or name.startswith("__eventlab")  # the readers' own columns
+        target = RENAMED_PREFIX + name if reserved else name
         out[name] = unique_name(target, taken)
         taken.add(out[name])
     return out

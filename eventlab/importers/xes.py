@@ -220,6 +220,7 @@ def _candidates(tok: pl.DataFrame, opens: pl.Series, events: Columns, traces: Co
                 tz: str) -> pl.DataFrame:
     """One row per <event> with the envelope fields, payload, trace columns and a preset reason
     for structural problems."""
+    events = _clear_of_internal_names(events)
     real = {p: v for p, v in events.items() if not p.startswith(_KEYLESS)}
     base = pl.concat([tok[opens].select("event_no", "trace_no", "tr_depth"),
                       pl.DataFrame([series for series, _ in events.values()])],
@@ -247,6 +248,22 @@ def _candidates(tok: pl.DataFrame, opens: pl.Series, events: Columns, traces: Co
     return frame.with_columns(
         pl.when(pl.col("tr_depth") > 0).then(stream_id).alias("stream_id")
     ).drop("trace_no", "tr_depth")
+
+
+_OWN_COLUMNS = ("event_no", "trace_no", "tr_depth")
+
+
+def _clear_of_internal_names(columns: Columns) -> Columns:
+    """Attribute keys that are names of the reader's own columns get the ``source_`` prefix."""
+    taken = set(columns) | set(_OWN_COLUMNS)
+    out: Columns = {}
+    for path, (series, types) in columns.items():
+        if path in _OWN_COLUMNS or path.startswith("__eventlab"):
+            path = unique_name(RENAMED_PREFIX + path, taken)
+            taken.add(path)
+            series = series.alias(path)
+        out[path] = (series, types)
+    return out
 
 
 def _trace_frame(traces: Columns, tz: str,
