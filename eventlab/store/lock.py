@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -34,7 +34,7 @@ def writer_lock(root: Path, timeout: float) -> Iterator[None]:
         ) from None
     try:
         (root / PID_FILE).write_text(
-            f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+            f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}"
         )
         yield
     finally:
