@@ -40,6 +40,7 @@ from _common import fmt, markdown_table, measure, run_side, side_main  # noqa: E
 
 from eventlab import EventStore  # noqa: E402
 from eventlab.examples.bank_domain import bank_commands, bank_decider  # noqa: E402
+from eventlab.textformat import format_text  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -53,13 +54,13 @@ def uniform_commands(n: int, accounts: int, seed: int = 0) -> pl.DataFrame:
             .when(pl.col("i").hash(seed + 1) % 100 < 55).then(pl.lit("Deposit"))
             .otherwise(pl.lit("Withdraw")))
     return frame.select(
-        pl.format("u{}-{}", pl.lit(seed), "i").alias("command_id"),
+        format_text("u{}-{}", pl.lit(seed), "i").alias("command_id"),
         kind.alias("command_type"),
-        pl.format("acc-{}", pl.col("account").cast(pl.String).str.zfill(7)).alias("stream_id"),
+        format_text("acc-{}", pl.col("account").cast(pl.String).str.zfill(7)).alias("stream_id"),
         (pl.lit(START) + pl.duration(seconds=pl.col("i"))).alias("occurred_at"),
         pl.when(pl.col("rank") > 0).then(
             (pl.col("i").hash(seed + 2) % 50_000).cast(pl.Float64) / 100 + 1).alias("amount"),
-        pl.when(pl.col("rank") == 0).then(pl.format("Owner {}", "account")).alias("owner"),
+        pl.when(pl.col("rank") == 0).then(format_text("Owner {}", "account")).alias("owner"),
     )
 
 

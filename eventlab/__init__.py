@@ -32,6 +32,7 @@ from eventlab.projections import (
 from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, EventStore, StoreInfo
 from eventlab.store.compact import CompactResult
 from eventlab.store.verify import Finding, VerifyReport, verify_store
+from eventlab.textformat import format_text
 
 __version__ = "0.1.0"
 
@@ -77,6 +78,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "diff_frames",
+    "format_text",
     "load_projection",
     "load_projections",
     "reducers",

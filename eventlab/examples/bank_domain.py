@@ -24,6 +24,7 @@ import polars as pl
 
 from eventlab import reducers as r
 from eventlab.projections.spec import Projection
+from eventlab.textformat import format_text
 from eventlab.write.commands import CommandType, Field
 from eventlab.write.decider import Decider, Emit, Handler, RejectIf, reject_if
 
@@ -60,7 +61,7 @@ EVENTS: dict[str, dict[str, Any]] = {
 
 def _must_be_open() -> RejectIf:
     return reject_if(pl.col("status") != "open",
-                     pl.format("account is not open (status: {})", pl.col("status")))
+                     format_text("account is not open (status: {})", pl.col("status")))
 
 
 def bank_decider(*, overdraft_limit: float | None = None,
@@ -75,13 +76,13 @@ def bank_decider(*, overdraft_limit: float | None = None,
     if overdraft_limit is not None:
         withdraw_rules.append(reject_if(
             pl.col("balance") - pl.col("amount") < -float(overdraft_limit),
-            pl.format("insufficient funds: balance {} minus {} is below the overdraft limit {}",
+            format_text("insufficient funds: balance {} minus {} is below the overdraft limit {}",
                       pl.col("balance").round(2), pl.col("amount").round(2),
                       pl.lit(-float(overdraft_limit))),
         ))
     close_rules = [open_rule]
     if not close_with_balance:
-        close_rules.append(reject_if(pl.col("balance") != 0, pl.format(
+        close_rules.append(reject_if(pl.col("balance") != 0, format_text(
             "the balance must be 0 to close, it is {}", pl.col("balance").round(2))))
     return Decider(
         STREAM_TYPE, events=EVENTS, state=ACCOUNTS,
@@ -110,7 +111,7 @@ def bank_commands(
     events = generate_bank_events(n_commands, n_accounts, seed=seed, start=start,
                                   span_days=span_days)
     return events.with_row_index("n").select(
-        pl.format("c{}-{}", pl.lit(seed), pl.col("n")).alias("command_id"),
+        format_text("c{}-{}", pl.lit(seed), pl.col("n")).alias("command_id"),
         pl.col("event_type").replace_strict(AS_COMMANDS).alias("command_type"),
         "stream_id", "occurred_at", "amount", "owner",
     )

@@ -24,6 +24,7 @@ import polars as pl
 
 from eventlab import reducers as r
 from eventlab.projections.spec import Projection
+from eventlab.textformat import format_text
 from eventlab.write.commands import CommandType, Field
 from eventlab.write.decider import Decider, Emit, Handler, RejectIf, reject_if
 
@@ -82,7 +83,7 @@ def _rules(event_type: str, send_deadline_days: int | None,
     rules = [reject_if(pl.col("version") == 0, "there is no such fine")]
     if event_type == "Send Fine" and send_deadline_days is not None:
         days = (pl.col("occurred_at") - pl.col("offence_at")).dt.total_days()
-        rules.append(reject_if(days > send_deadline_days, pl.format(
+        rules.append(reject_if(days > send_deadline_days, format_text(
             "sent {} days after the offence; the deadline is {} days", days,
             pl.lit(send_deadline_days))))
     if event_type == "Insert Fine Notification":
@@ -90,7 +91,7 @@ def _rules(event_type: str, send_deadline_days: int | None,
     if event_type == "Add penalty":
         rules.append(reject_if(pl.col("notified") == 0, "the offender was not notified"))
     if event_type == "Send for Credit Collection" and collect_only_when_due:
-        rules.append(reject_if(pl.col("outstanding") <= 0, pl.format(
+        rules.append(reject_if(pl.col("outstanding") <= 0, format_text(
             "nothing is due (outstanding {})", pl.col("outstanding"))))
     return rules
 
@@ -124,7 +125,7 @@ def fine_commands(n_fines: int = 1_000, *, seed: int = 0,
     day = pl.duration(days=1)
     fines = pl.int_range(n_fines, dtype=pl.Int64, eager=True).alias("fine").to_frame()
     fines = fines.with_columns(
-        stream_id=pl.format("S{}-{}", pl.lit(seed), pl.col("fine")),
+        stream_id=format_text("S{}-{}", pl.lit(seed), pl.col("fine")),
         t0=pl.lit(start) + day * (_u(1, seed) * span_days).cast(pl.Int64),
         amount=(20 + (_u(2, seed) * 30).floor() * 5).cast(pl.Float64),
         pays_now=_u(3, seed) < 0.3, send=10 + (_u(4, seed) * 150).cast(pl.Int64),
@@ -151,7 +152,7 @@ def fine_commands(n_fines: int = 1_000, *, seed: int = 0,
         ("SendForCreditCollection", fined & pl.col("collect"), noted + day * pl.col("late"), {}),
     ]
     parts = [fines.filter(when).select(
-        pl.format("{}:{}", pl.col("stream_id"), pl.lit(n)).alias("command_id"),
+        format_text("{}:{}", pl.col("stream_id"), pl.lit(n)).alias("command_id"),
         pl.lit(kind).alias("command_type"), "stream_id", at.alias("occurred_at"),
         *(e.alias(f) for f, e in fields.items()))
         for n, (kind, when, at, fields) in enumerate(steps)]

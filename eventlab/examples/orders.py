@@ -26,6 +26,7 @@ import polars as pl
 
 from eventlab import reducers as r
 from eventlab.projections.spec import Projection
+from eventlab.textformat import format_text
 from eventlab.write.commands import CommandType, Field
 from eventlab.write.decider import Decider, Emit, Handler, reject_if
 from eventlab.write.process import Compensate, Issue, On, ProcessManager
@@ -50,7 +51,7 @@ def order_decider() -> Decider:
         "total": r.sum("amount", on="OrderPlaced"),
     })
     open_order = reject_if(pl.col("status") != "placed",
-                           pl.format("the order is {}", pl.col("status")))
+                           format_text("the order is {}", pl.col("status")))
     return Decider("order", state=state, events={
         "OrderPlaced": {"customer": pl.String, "amount": pl.Float64, "address": pl.String},
         "OrderCancelled": {"why": pl.String}, "OrderCompleted": {},
@@ -72,12 +73,12 @@ def payment_decider(*, credit_limit: float = 500.0) -> Decider:
     }, handlers=[
         Handler(ChargePayment, reject=[
             reject_if(pl.col("version") > 0, "the order was charged already"),
-            reject_if(pl.col("amount") > credit_limit, pl.format(
+            reject_if(pl.col("amount") > credit_limit, format_text(
                 "card declined: {} is above the credit limit {}", pl.col("amount"),
                 pl.lit(credit_limit))),
         ], emit=[Emit("PaymentCharged", amount=pl.col("amount"), customer=pl.col("customer"))]),
         Handler(RefundPayment, reject=[reject_if(
-            pl.col("status") != "charged", pl.format("nothing to refund: payment is {}",
+            pl.col("status") != "charged", format_text("nothing to refund: payment is {}",
                                                      pl.col("status")))],
             emit=[Emit("PaymentRefunded", amount=pl.col("amount"))]),
     ])
@@ -109,11 +110,11 @@ def fulfilment() -> ProcessManager:
            stream_type="payment"),
         On("ShipmentDispatched", [Issue("CompleteOrder")], stream_type="shipment"),
     ], compensate=[
-        Compensate("ChargePayment", [Issue("CancelOrder", why=pl.format(
+        Compensate("ChargePayment", [Issue("CancelOrder", why=format_text(
             "payment failed: {}", pl.col("reason")))]),
         Compensate("ShipOrder", [
             Issue("RefundPayment", amount=pl.col("order_total")),
-            Issue("CancelOrder", why=pl.format("shipment failed: {}", pl.col("reason"))),
+            Issue("CancelOrder", why=format_text("shipment failed: {}", pl.col("reason"))),
         ]),
     ])
 
@@ -127,13 +128,13 @@ def order_commands(n: int = 100, *, start: datetime = datetime(2024, 1, 1, tzinf
     """``n`` PlaceOrder commands (ids ``place-<i>``, orders ``ord-<i>``), one minute apart."""
     i = pl.int_range(n, dtype=pl.Int64, eager=True).alias("i")
     return i.to_frame().select(
-        pl.format("place-{}", "i").alias("command_id"),
+        format_text("place-{}", "i").alias("command_id"),
         pl.lit("PlaceOrder").alias("command_type"),
-        pl.format("ord-{}", pl.col("i").cast(pl.String).str.zfill(5)).alias("stream_id"),
+        format_text("ord-{}", pl.col("i").cast(pl.String).str.zfill(5)).alias("stream_id"),
         (pl.lit(start) + pl.duration(minutes=pl.col("i"))).alias("occurred_at"),
-        pl.format("customer-{}", pl.col("i") % 17).alias("customer"),
+        format_text("customer-{}", pl.col("i") % 17).alias("customer"),
         pl.when(pl.col("i") % 7 == 3).then(900.0).otherwise(
             20.0 + (pl.col("i") * 37 % 300).cast(pl.Float64)).alias("amount"),
         pl.when(pl.col("i") % 5 == 4).then(pl.lit("PO Box 12")).otherwise(
-            pl.format("{} Main Street", pl.col("i"))).alias("address"),
+            format_text("{} Main Street", pl.col("i"))).alias("address"),
     )

@@ -22,6 +22,7 @@ import polars_hash as plh
 
 from eventlab.errors import ValidationError
 from eventlab.importers.source import MAX_RAW
+from eventlab.textformat import format_text
 from eventlab.timeutil import check_time_zone, in_range, parse_timestamps
 
 ORDER, LINE = "__eventlab_order", "__eventlab_line"
@@ -142,19 +143,19 @@ def _reasons(frame: pl.DataFrame, labels: Labels, fmt: str | None) -> pl.Expr:
         .when(_missing("stream_id")).then(pl.lit(f"missing stream id ({labels.stream_id})"))
         .when(_missing("event_type")).then(pl.lit(f"missing event type ({labels.event_type})"))
         .when(_missing(TS)).then(pl.lit(f"missing timestamp ({labels.timestamp})"))
-        .when(pl.col("occurred_at").is_null()).then(pl.format(
+        .when(pl.col("occurred_at").is_null()).then(format_text(
             f"unparseable timestamp ({labels.timestamp}) '{{}}': " + (
                 f"it does not match timestamp_format {fmt!r}" if fmt else "expected ISO 8601, "
                 "e.g. 2012-03-01T10:30:00+01:00, 2012-03-01 10:30:00 or 2012-03-01"), ts))
-        .when(~in_range(pl.col("occurred_at"))).then(pl.format(
+        .when(~in_range(pl.col("occurred_at"))).then(format_text(
             f"timestamp ({labels.timestamp}) '{{}}' is outside the years 1..9999", ts))
-        .when(~pl.col("stream_type").str.contains(STREAM_TYPE_PATTERN)).then(pl.format(
+        .when(~pl.col("stream_type").str.contains(STREAM_TYPE_PATTERN)).then(format_text(
             "invalid stream type '{}': 1-64 letters, digits, '_', '-' or '.', starting with a "
             "letter or digit", pl.col("stream_type")))
     )
     if "version" in frame.columns:
         expr = expr.when(pl.col("__version").is_null() | (pl.col("__version") < 1)).then(
-            pl.format(f"version ({labels.version}) '{{}}' is not an integer >= 1",
+            format_text(f"version ({labels.version}) '{{}}' is not an integer >= 1",
                       pl.col("version").fill_null("")))  # a null in format() gives null
     return expr.otherwise(pl.lit(None, pl.String))
 
@@ -219,7 +220,7 @@ def _assign_ids(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     same = pl.col(RECORD) == pl.col(RECORD).first().over("event_id")
     marked = rows.with_columns(
         pl.when(first).then(pl.lit(None, pl.String)).when(same).then(pl.lit("duplicate"))
-        .otherwise(pl.format("event_id '{}' was already used by the record at line {} with "
+        .otherwise(format_text("event_id '{}' was already used by the record at line {} with "
                              "different content", pl.col("event_id"),
                              pl.col(LINE).first().over("event_id"))).alias("reason"))
     duplicates = marked.filter(pl.col("reason") == "duplicate").height

@@ -34,6 +34,7 @@ from eventlab.importers.mapping import (
     unique_name,
 )
 from eventlab.importers.source import read_bytes, read_lines, slug, source_stem
+from eventlab.textformat import format_text
 
 ENVELOPE_FIELDS = ("stream_id", "event_type", "version", "event_id", "actor", "stream_type")
 
@@ -147,7 +148,7 @@ def _split_fields(records: pl.DataFrame, separator: str, expected: int | None) -
             "malformed CSV quoting: a field containing quotes must be enclosed in quotes, "
             "with inner quotes doubled"))
         .when(pl.lit(expected is not None) & (pl.col("parts").list.len() != (expected or 0)))
-        .then(pl.format(f"expected {expected} fields, found {{}}", pl.col("parts").list.len()))
+        .then(format_text(f"expected {expected} fields, found {{}}", pl.col("parts").list.len()))
         .alias("reason")
     )
     malformed = checked.filter(pl.col("reason").is_not_null()).select(

@@ -44,6 +44,7 @@ from eventlab.importers.batch import (
 )
 from eventlab.importers.mapping import RENAMED_PREFIX, unique_name
 from eventlab.importers.source import as_int, read_bytes, slug, source_stem
+from eventlab.textformat import format_text
 
 EVENT_FIELDS = {"concept:name": "event_type", "time:timestamp": TS, "org:resource": "actor"}
 LABELS = Labels("trace concept:name", "event concept:name", "event time:timestamp")
@@ -244,7 +245,7 @@ def _candidates(tok: pl.DataFrame, opens: pl.Series, events: Columns, traces: Co
     ).with_columns(payload)
     frame = frame.join(_trace_frame(traces, tz, taken), on="trace_no", how="left",
                        maintain_order="left")
-    stream_id = pl.coalesce(pl.col("stream_id"), pl.format("trace-{}", pl.col("trace_no")))
+    stream_id = pl.coalesce(pl.col("stream_id"), format_text("trace-{}", pl.col("trace_no")))
     return frame.with_columns(
         pl.when(pl.col("tr_depth") > 0).then(stream_id).alias("stream_id")
     ).drop("trace_no", "tr_depth")

@@ -20,6 +20,7 @@ from typing import Literal
 import polars as pl
 
 from eventlab.errors import ConcurrencyError, ValidationError
+from eventlab.textformat import format_text
 
 ANY: Literal["any"] = "any"
 NO_STREAM: Literal["no_stream"] = "no_stream"
@@ -146,7 +147,7 @@ def assign_positions(
     out = batch.with_columns(
         position=position, recorded_at=pl.lit(recorded_at).dt.cast_time_unit("us")
     )
-    generated = pl.format("{}-{}", pl.lit(id_prefix), pl.col("position"))
+    generated = format_text("{}-{}", pl.lit(id_prefix), pl.col("position"))
     if "event_id" in out.columns and out["event_id"].null_count() == 0:
         return out  # every id given: formatting ids for all rows would be wasted work
     if "event_id" in out.columns:

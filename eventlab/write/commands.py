@@ -27,6 +27,7 @@ import polars as pl
 
 from eventlab.envelope import UTC_DATETIME
 from eventlab.errors import ValidationError
+from eventlab.textformat import format_text
 
 META: dict[str, pl.DataType] = {
     "command_id": pl.String(),
@@ -236,7 +237,7 @@ def normalize(frame: pl.DataFrame, types: Sequence[CommandType], *, now: datetim
     prefix = id_prefix or f"cmd-{uuid.uuid4().hex[:16]}"
     out = frame.with_row_index("seq").with_columns(pl.col("seq").cast(pl.Int64))
     fill: dict[str, pl.Expr] = {
-        "command_id": pl.format("{}-{}", pl.lit(prefix), pl.col("seq")),
+        "command_id": format_text("{}-{}", pl.lit(prefix), pl.col("seq")),
         "occurred_at": pl.lit(now).dt.cast_time_unit("us"),
         "correlation_id": pl.col("command_id"),
     }
@@ -258,7 +259,7 @@ def normalize(frame: pl.DataFrame, types: Sequence[CommandType], *, now: datetim
 
 
 def _format(text: str, value: pl.Expr) -> pl.Expr:
-    return pl.format(text.replace("{", "{{").replace("}", "}}") + " (got {})",
+    return format_text(text.replace("{", "{{").replace("}", "}}") + " (got {})",
                      value.cast(pl.String).fill_null("null"))
 
 
@@ -274,7 +275,7 @@ def invalid_reason(types: Sequence[CommandType], columns: Sequence[str]) -> pl.E
         "field 'occurred_at' must be a datetime (UTC, or ISO 8601 text)",
         pl.col("occurred_at__raw")))
     chain = chain.when(~ctype.is_in(known).fill_null(False)).then(
-        pl.format("command type {} is unknown; known types: {}", ctype.fill_null("null"),
+        format_text("command type {} is unknown; known types: {}", ctype.fill_null("null"),
                   pl.lit(", ".join(known)))
     )
     fields = {f for t in types for f in t.fields}

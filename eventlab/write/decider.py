@@ -30,6 +30,7 @@ from eventlab.errors import ValidationError
 from eventlab.projections import reducers as R
 from eventlab.projections.fold import merge_states, partial_state
 from eventlab.projections.spec import Projection
+from eventlab.textformat import format_text
 from eventlab.write.commands import RESERVED, Command, CommandType, as_dtype, field_schema, validate
 
 EVENT_META: dict[str, pl.DataType] = {
@@ -292,7 +293,7 @@ class Decider:
         events = pl.concat(parts).sort("seq", "__template")
         index = pl.int_range(pl.len(), dtype=pl.Int64).over("seq")
         return events.with_columns(index=index).with_columns(
-            event_id=pl.format("{}:{}", pl.col("command_id"), pl.col("index")),
+            event_id=format_text("{}:{}", pl.col("command_id"), pl.col("index")),
             causation_id=pl.col("command_id"),
             stream_type=pl.lit(self.stream_type, pl.String),
             version=pl.col("version") + pl.col("index") + 1,

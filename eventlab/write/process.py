@@ -40,6 +40,7 @@ from filelock import FileLock
 from eventlab.errors import ValidationError
 from eventlab.projections.fold import fold
 from eventlab.projections.spec import Projection
+from eventlab.textformat import format_text
 from eventlab.write.handling import Deciders, handle_many
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ class ProcessManager:
             if reaction.stream_type is not None:
                 mine = mine.filter(pl.col("stream_type") == reaction.stream_type)
             for n, issue in enumerate(reaction.issue):
-                ids = pl.format("{}:{}:{}", pl.lit(self.name), pl.col("event_id"), pl.lit(n))
+                ids = format_text("{}:{}:{}", pl.lit(self.name), pl.col("event_id"), pl.lit(n))
                 parts.append(issue.frame(mine, ids))
         commands = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
         if commands.height == 0:
@@ -260,6 +261,6 @@ class ProcessManager:
         for name, spec in self.compensations.items():
             mine = rows.filter(pl.col("command_type") == name)
             for n, issue in enumerate(spec.issue):
-                ids = pl.format("{}:undo:{}", pl.col("command_id"), pl.lit(n))
+                ids = format_text("{}:undo:{}", pl.col("command_id"), pl.lit(n))
                 parts.append(issue.frame(mine, ids))
         return pl.concat(parts, how="diagonal_relaxed")

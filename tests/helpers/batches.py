@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from eventlab.textformat import format_text
+
 STREAM_TYPES = ("account", "fine", "order")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -25,10 +27,10 @@ def make_batch(batch_id: str, size: int, streams: int = 5, months: int = 4) -> p
         stream_type=(pl.col("seq") % 3).replace_strict(
             {i: t for i, t in enumerate(STREAM_TYPES)}, return_dtype=pl.String
         ),
-        stream_id=pl.format("s{}", (pl.col("seq") // 3) % streams),
+        stream_id=format_text("s{}", (pl.col("seq") // 3) % streams),
         event_type=pl.lit("Recorded"),
         occurred_at=pl.lit(T0) + pl.duration(days=month, minutes="seq"),
-        event_id=pl.format("{}-{}", pl.lit(batch_id), "seq"),
+        event_id=format_text("{}-{}", pl.lit(batch_id), "seq"),
         batch_id=pl.lit(batch_id),
         batch_size=pl.lit(size, pl.Int64),
         amount=pl.col("seq").cast(pl.Float64) * 1.5,
