@@ -35,7 +35,7 @@ def test_column_names_as_strings_and_null_propagation() -> None:
 
 
 def test_wrong_number_of_arguments_says_how_many() -> None:
-    with pytest.raises(ValueError, match="2 placeholder.*1 argument"):
+    with pytest.raises(ValueError, match=r"2 placeholder.*1 argument"):
         format_text("{}:{}", "a")
 
 
