@@ -365,3 +365,38 @@ def test_snapshots_for_an_earlier_commit_and_no_progress_output(
     assert view.state(at=at, use_snapshots=False)["paid"].to_list() == [10.0, 0.0]
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_building_snapshots_again_reuses_the_ones_already_built(store: EventStore) -> None:
+    """A re-run cell or a reopened widget folds only the checkpoints that are missing."""
+    fines(store)
+    store.append(pl.DataFrame({
+        "stream_type": "fine", "stream_id": ["A", "C"], "event_type": "Payment",
+        "occurred_at": [D + timedelta(days=70), D + timedelta(days=100)],
+        "paymentAmount": [7.0, 8.0],
+    }))
+    view = store.project(
+        Projection("paid", stream_types=["fine"], fields={"paid": r.sum("paymentAmount")})
+    )
+    first = view.build_snapshots(every="1w", progress=False)
+    assert len(first) > 3
+    stamps = {s.path: s.path.stat().st_mtime_ns for s in first}
+    again = view.build_snapshots(every="1w", progress=False)
+    assert again == first
+    assert {s.path: s.path.stat().st_mtime_ns for s in again} == stamps  # nothing rewritten
+    # lose the last two: only those are folded again, from the one before, with the same state
+    expected = [s.load() for s in first]
+    for lost in first[-2:]:
+        lost.path.unlink()
+    rebuilt = view.build_snapshots(every="1w", progress=False)
+    assert [s.path for s in rebuilt] == [s.path for s in first]
+    assert all(s.path.stat().st_mtime_ns == stamps[s.path] for s in rebuilt[:-2])
+    assert all(a.load().equals(b) for a, b in zip(rebuilt, expected, strict=True))
+    # a new commit is another position: all checkpoints are built for it
+    store.append(pl.DataFrame({
+        "stream_type": "fine", "stream_id": ["A"], "event_type": "Payment",
+        "occurred_at": [D + timedelta(days=2)], "paymentAmount": [1.0],
+    }))
+    newer = view.build_snapshots(every="1w", progress=False)
+    assert {s.position for s in newer} == {store.head}
+    assert newer[-1].load()["paid"].sum() == expected[-1]["paid"].sum() + 1.0

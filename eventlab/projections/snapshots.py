@@ -178,7 +178,8 @@ def build_snapshots(
     store's head (or at ``known_at`` / ``at_position``: for queries about an earlier commit).
 
     Each checkpoint folds only the events since the previous one and merges: about the cost of
-    one full fold in all.
+    one full fold in all. Checkpoints already built for this spec and position are reused (a
+    re-run cell, a reopened widget), so only the missing ones are folded.
     """
     from eventlab.projections.temporal import resolve_position, time_points
 
@@ -191,10 +192,12 @@ def build_snapshots(
         raise ValidationError("the store has no events for this projection; nothing to snapshot.")
     points = time_points(info["lo"][0], info["hi"][0], every)
     head = resolve_position(store, known_at=known_at, at_position=at_position)
-    state, out = None, []
-    previous: datetime | None = None
-    with progress_bar(len(points), f"snapshots of {projection.name}", progress, "snapshots") as bar:
-        for point in points:
+    out = _already_built(store, projection, points, head)
+    state = out[-1].load() if out else None
+    previous: datetime | None = points[len(out) - 1] if out else None
+    todo = points[len(out):]
+    with progress_bar(len(todo), f"snapshots of {projection.name}", progress, "snapshots") as bar:
+        for point in todo:
             covered: tuple[datetime | None, int] | None = (
                 (previous, head) if previous is not None else None
             )
@@ -207,3 +210,18 @@ def build_snapshots(
             if bar:
                 bar(1)
     return out
+
+
+def _already_built(
+    store: EventStore, projection: Projection, points: list[datetime], head: int
+) -> list[Snapshot]:
+    """The snapshots of the leading ``points`` that exist at position ``head`` (the longest
+    prefix: building resumes from the last of them)."""
+    existing = {(s.at, s.position): s for s in list_snapshots(store, projection)}
+    found: list[Snapshot] = []
+    for point in points:
+        snapshot = existing.get((point, head))
+        if snapshot is None or not snapshot.path.exists():
+            break
+        found.append(snapshot)
+    return found
