@@ -239,6 +239,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         f"{len(snaps)} snapshot(s) of {args.projection} every {args.every} "
         f"in {snaps[0].path.parent if snaps else '-'}"
     )
+    if args.prune:
+        pruned = view.prune_snapshots(keep=1)
+        _out(
+            f"pruned {pruned.files_removed} older snapshot file(s) ({pruned.bytes_freed:,} bytes): "
+            f"earlier specs and positions before {view.store.head if snaps else '-'}"
+        )
     return 0
 
 
@@ -336,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = add("snapshot", cmd_snapshot, "build snapshots of a projection at checkpoints")
     _projection_args(snapshot)
     snapshot.add_argument("--every", default="1mo", help="checkpoint interval (default 1mo)")
+    snapshot.add_argument(
+        "--prune", action="store_true",
+        help="then remove this projection's older snapshots (earlier specs and positions)",
+    )
     _diff_parser(
         add("diff", cmd_diff, "compare two read models; exit 1 when they differ", store=False)
     )

@@ -275,3 +275,26 @@ def test_demo_prints_summary_and_where_files_are(
     assert code == 0
     assert "imported 390" in text and str(tmp_path / "demo" / "events") in text
     assert "74 with money outstanding" in text
+
+
+def test_snapshot_builds_then_prunes_older_positions(
+    fines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ("snapshot", str(fines), "--spec", str(SPEC), "--projection", "fines", "--every", "1y")
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    built = int(out.split()[0])
+    assert built > 5 and "snapshot(s) of fines every 1y in" in out
+    folder = Path(out.strip().rsplit(" in ", 1)[1])
+    assert len(list(folder.glob("at-*.parquet"))) == built
+    extra = tmp_path / "late.csv"
+    extra.write_text("case,activity,time\nA1,Payment,2001-06-01T00:00:00Z\n")
+    code, _, err = run(capsys, "import", str(fines), str(extra), "--stream-type", "fine",
+                       "--stream-id", "case", "--event-type", "activity", "--timestamp", "time")
+    assert code == 0, err
+    code, out, err = run(capsys, *args, "--prune")
+    assert code == 0, err
+    assert f"pruned {built} older snapshot file(s)" in out
+    assert len(list(folder.glob("at-*.parquet"))) == built  # only the new position's set
+    positions = {p.name.rsplit("-p", 1)[1] for p in folder.glob("at-*.parquet")}
+    assert positions == {"000000000391.parquet"}  # 390 events of the log, then the late one

@@ -367,6 +367,51 @@ def test_snapshots_for_an_earlier_commit_and_no_progress_output(
     assert captured.err == "" and captured.out == ""
 
 
+def test_prune_snapshots_keeps_the_newest_position_and_drops_older_specs(
+    store: EventStore,
+) -> None:
+    import os
+
+    from eventlab.projections.snapshots import folder
+
+    fines(store)
+    paid = Projection("paid", stream_types=["fine"], fields={"paid": r.sum("paymentAmount")})
+    older_spec = Projection("paid", stream_types=["fine"], fields={"paid": r.max("paymentAmount")})
+    neighbour = Projection("paid-b", stream_types=["fine"], fields={"n": r.count()})
+    view = store.project(paid)
+    at_first = view.build_snapshots(every="1mo", progress=False)
+    stale = store.project(older_spec).build_snapshots(every="1mo", progress=False)
+    kept_neighbour = store.project(neighbour).build_snapshots(every="1mo", progress=False)
+    store.append(pl.DataFrame({
+        "stream_type": "fine", "stream_id": ["B"], "event_type": "Payment",
+        "occurred_at": [D + timedelta(days=3)], "paymentAmount": [1.0],
+    }))
+    at_head = view.build_snapshots(every="1mo", progress=False)
+    base = folder(store, paid)
+    old_tmp, new_tmp = base / ".tmp-old.parquet", base / ".tmp-new.parquet"
+    for tmp in (old_tmp, new_tmp):
+        tmp.write_bytes(b"half a snapshot")
+    os.utime(old_tmp, (0, 0))
+    doomed = [s.path for s in at_first + stale] + [old_tmp]
+    size = sum(p.stat().st_size for p in doomed)
+
+    result = view.prune_snapshots()
+
+    assert (result.files_removed, result.bytes_freed, result.kept) == (
+        len(doomed), size, len(at_head))
+    assert not any(p.exists() for p in doomed)
+    assert not folder(store, older_spec).exists()
+    assert all(s.path.exists() for s in at_head + kept_neighbour) and new_tmp.exists()
+    assert view.state(at=D + timedelta(days=40)).equals(
+        view.state(at=D + timedelta(days=40), use_snapshots=False))
+    assert view.state(at=D + timedelta(days=70), at_position=5)["paid"].to_list() == [4.0, 5.0]
+    everything = view.prune_snapshots(keep=0)
+    assert (everything.files_removed, everything.kept) == (len(at_head), 0)
+    assert view.state().equals(view.state(use_snapshots=False))
+    with pytest.raises(ValidationError, match=r"keep=-1 is negative.*keep=0"):
+        view.prune_snapshots(keep=-1)
+
+
 def test_building_snapshots_again_reuses_the_ones_already_built(store: EventStore) -> None:
     """A re-run cell or a reopened widget folds only the checkpoints that are missing."""
     fines(store)

@@ -13,6 +13,7 @@ the Parquet metadata. A changed spec has another hash, so stale snapshots are ne
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from contextlib import suppress
 from dataclasses import dataclass
@@ -225,3 +226,81 @@ def _already_built(
             break
         found.append(snapshot)
     return found
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What :func:`prune_snapshots` removed and kept."""
+
+    files_removed: int
+    bytes_freed: int
+    kept: int
+
+
+#: Temporary files younger than this may belong to a snapshot being written right now.
+STALE_TMP_SECONDS = 3600
+
+
+def prune_snapshots(store: EventStore, projection: Projection, *, keep: int = 1) -> PruneResult:
+    """Remove the projection's snapshots that only take space: those of its earlier specs
+    (another spec hash, never read again), of the current spec all but the ``keep`` highest
+    positions (``keep=0``: all), and temporary files a killed writer left (older than an hour).
+
+    Queries stay correct whatever is removed: they fold from the best snapshot left, or from
+    the events. Run it when no query is reading the store (a running scrubber may fold more).
+    """
+    if keep < 0:
+        raise ValidationError(
+            f"keep={keep} is negative; pass keep=1 (the snapshots of the newest position) or "
+            "more to keep older positions, or keep=0 to remove them all."
+        )
+    current = folder(store, projection)
+    doomed = [f for d in _older_specs(store, projection) for f in d.glob("*.parquet")]
+    snaps = list_snapshots(store, projection)
+    kept_positions = sorted({s.position for s in snaps})[-keep:] if keep else []
+    doomed += [s.path for s in snaps if s.position not in kept_positions]
+    doomed += [t for t in current.glob(".tmp-*.parquet") if _age(t) > STALE_TMP_SECONDS]
+    freed = sum(_remove(path) for path in doomed)
+    for old in _older_specs(store, projection):
+        with suppress(OSError):
+            old.rmdir()  # only when empty: another process may be writing into it
+    return PruneResult(len(doomed), freed, sum(1 for s in snaps if s.position in kept_positions))
+
+
+def _older_specs(store: EventStore, projection: Projection) -> list[Path]:
+    """Snapshot folders of the same projection name with another spec hash."""
+    base, name = store.root / SNAPSHOT_DIR, projection.name
+    if not base.is_dir():
+        return []
+    current = folder(store, projection).name
+    return [
+        d for d in base.iterdir()
+        if d.is_dir() and d.name != current and d.name[: len(name) + 1] == f"{name}-"
+        and _is_hash(d.name[len(name) + 1:])
+    ]
+
+
+def _is_hash(text: str) -> bool:
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _remove(path: Path) -> int:
+    """Delete ``path``; its size in bytes (0 when it was already gone)."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise storage_error(
+            exc, f"remove snapshot {path}",
+            "Snapshots removed so far stay removed; queries are unaffected.",
+        ) from exc
+    return size

@@ -18,7 +18,7 @@ from eventlab.timeutil import PointInTime
 if TYPE_CHECKING:
     from eventlab.projections.diff import Changes
     from eventlab.projections.export import ExportResult
-    from eventlab.projections.snapshots import Snapshot
+    from eventlab.projections.snapshots import PruneResult, Snapshot
     from eventlab.store.eventstore import EventStore
 
 
@@ -142,6 +142,12 @@ class ProjectionView:
             at_position=at_position,
             progress=progress,
         )
+
+    def prune_snapshots(self, *, keep: int = 1) -> PruneResult:
+        """Remove snapshots of earlier specs and of all but the ``keep`` newest positions."""
+        from eventlab.projections.snapshots import prune_snapshots
+
+        return prune_snapshots(self.store, self._mergeable(), keep=keep)
 
     def export(
         self,
