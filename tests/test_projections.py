@@ -412,6 +412,30 @@ def test_prune_snapshots_keeps_the_newest_position_and_drops_older_specs(
         view.prune_snapshots(keep=-1)
 
 
+def test_a_snapshot_pruned_by_another_process_after_listing_is_folded_around(
+    store: EventStore,
+) -> None:
+    """The listing is cached by the folder's mtime; a file removed behind it (another process
+    pruning in the same second) must not fail a query: it folds from the events instead."""
+    import os
+
+    from eventlab.projections.snapshots import best_snapshot, folder
+
+    fines(store)
+    paid = Projection("paid", stream_types=["fine"], fields={"paid": r.sum("paymentAmount")})
+    view = store.project(paid)
+    view.build_snapshots(every="1mo", progress=False)
+    at = D + timedelta(days=62)
+    chosen = best_snapshot(store, paid, at, store.head)
+    assert chosen is not None
+    base = folder(store, paid)
+    stamp = base.stat()
+    chosen.path.unlink()
+    os.utime(base, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the race: listing still cached
+    assert best_snapshot(store, paid, at, store.head) == chosen
+    assert view.state(at=at)["paid"].to_list() == [4.0, 5.0]
+
+
 def test_building_snapshots_again_reuses_the_ones_already_built(store: EventStore) -> None:
     """A re-run cell or a reopened widget folds only the checkpoints that are missing."""
     fines(store)

@@ -54,6 +54,14 @@ class Snapshot:
     def load(self) -> pl.DataFrame:
         return _read(str(self.path), self.path.stat().st_mtime_ns)
 
+    def try_load(self) -> pl.DataFrame | None:
+        """The state, or None when the file is gone (pruned or dropped by ``forget`` in another
+        process since it was listed): the caller then folds without it."""
+        try:
+            return self.load()
+        except FileNotFoundError:
+            return None
+
 
 @lru_cache(maxsize=64)
 def _read(path: str, mtime: int) -> pl.DataFrame:

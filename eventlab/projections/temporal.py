@@ -56,7 +56,8 @@ def partial_at(
     from eventlab.projections.snapshots import best_snapshot
 
     snapshot = best_snapshot(store, projection, at, position) if use_snapshots else None
-    if snapshot is None:
+    head = snapshot.try_load() if snapshot is not None else None
+    if snapshot is None or head is None:
         return fold_store(
             store,
             projection,
@@ -75,7 +76,7 @@ def partial_at(
         covered=(snapshot.at, snapshot.position),
         progress=progress,
     )
-    return merge_states([snapshot.load(), tail], projection).collect(engine=engine)
+    return merge_states([head, tail], projection).collect(engine=engine)
 
 
 def state(

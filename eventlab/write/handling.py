@@ -124,11 +124,11 @@ def load_partial(store: EventStore, decider: Decider, stream_ids: pl.Series | No
     if stream_ids is not None:
         window["stream_ids"] = stream_ids.unique().to_list()
     snapshot = best_snapshot(store, decider.projection, None, position)
-    if snapshot is None:
+    head = snapshot.try_load() if snapshot is not None else None
+    if snapshot is None or head is None:
         return engine.conform(fold_store(store, decider.projection, **window), decider)
     tail = fold_store(store, decider.projection, covered=(snapshot.at, snapshot.position),
                       **window)
-    head = snapshot.load()
     if stream_ids is not None:
         head = head.filter(pl.col("stream_id").is_in(stream_ids.implode()))
     merged = merge_states([engine.conform(head, decider), engine.conform(tail, decider)],
