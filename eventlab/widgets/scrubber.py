@@ -62,9 +62,11 @@ class HistoryScrubber(StatusMixin, w.VBox):
     ``step``: "event", "hour", "day", "week", "month", a Polars interval ("6h"), or a list of
     points. ``metrics``: name -> Polars expression over state columns (as in
     ``view.timeline(metrics=...)``). ``snapshots="1w"`` builds snapshots first (writes files in
-    the store) so a step folds only the tail - and again for an earlier "known at" commit when
-    one is chosen, since snapshots of the head do not cover it; ``use_snapshots=False`` re-folds
-    every step. A ``PythonFold`` works too, without the metric series (it has no timeline).
+    the store; reopening at the same commit reuses them, and ``view.prune_snapshots()`` removes
+    the sets of older commits) so a step folds only the tail - and again for an earlier "known
+    at" commit when one is chosen, since snapshots of the head do not cover it;
+    ``use_snapshots=False`` re-folds every step. A ``PythonFold`` works too, without the metric
+    series (it has no timeline).
 
     Frames behind the outputs: ``state``, ``rows`` (table), ``window`` (events of the step),
     ``series`` (metrics over time); ``numbers`` is a dict of the headline numbers.
