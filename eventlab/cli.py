@@ -106,7 +106,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    result = _store(args).compact(progress=args.progress)
+    store = _store(args)
+    result = store.compact(progress=args.progress)
     if result.commit is None:
         _out("nothing to compact: every partition already has one file per row target")
     else:
@@ -115,6 +116,11 @@ def cmd_compact(args: argparse.Namespace) -> int:
             f"{result.files_after} files, events unchanged (content sha256 "
             f"{result.content_sha256[:16]}...)"
         )
+    from eventlab.write.journal import compact as compact_journal
+
+    merged, commands = compact_journal(store.root)
+    if merged:
+        _out(f"command journal: {merged} files -> 1 ({commands:,} commands)")
     return 0
 
 

@@ -319,3 +319,65 @@ def test_misuse_is_reported_with_what_to_do(store: EventStore) -> None:
         handle_many(store, [Deposit("a", amount=1.0)], ["not a decider"])  # type: ignore[list-item]
     everything = load_state(store, DECIDER)
     assert everything.height == 0 and "balance" in everything.columns
+
+
+# ----------------------------------------------------------------------------- journal upkeep
+COMPACT_JOURNAL = """
+import sys
+from eventlab import EventStore
+from eventlab.write import compact_journal
+print(compact_journal(EventStore.open(sys.argv[1])))
+"""
+
+
+def journal_files(store: EventStore) -> list[Path]:
+    return sorted(J.folder(store.root).glob("j-*.parquet"))
+
+
+def handled_one_by_one(store: EventStore) -> pl.DataFrame:
+    opened(store, balance=10.0)
+    handle(store, Withdraw("a1", amount=50.0, command_id="too-much"), DECIDER)
+    handle(store, Deposit("a1", amount=-1.0, command_id="negative"), DECIDER)
+    handle(store, Deposit("a1", amount=2.0, command_id="fine"), DECIDER)
+    assert len(journal_files(store)) == 5
+    return J.read(store.root)
+
+
+def test_compacting_the_journal_keeps_every_first_outcome(store: EventStore) -> None:
+    from eventlab.cli import main
+    from eventlab.write import compact_journal
+
+    before = handled_one_by_one(store)
+    result = compact_journal(store)
+    assert (result.files_merged, result.commands) == (5, 5)
+    assert len(journal_files(store)) == 1
+    assert J.read(store.root).equals(before)
+    again = handle(store, Withdraw("a1", amount=50.0, command_id="too-much"), DECIDER)
+    assert again.duplicate and not again.accepted and "insufficient" in (again.reason or "")
+    handle(store, Deposit("a1", amount=3.0, command_id="later"), DECIDER)
+    assert main(["compact", str(store.root)]) == 0
+    assert len(journal_files(store)) == 1
+    assert J.read(store.root)["command_id"].to_list() == [*before["command_id"], "later"]
+    assert compact_journal(store).files_merged == 0  # one file: nothing to merge
+
+
+@pytest.mark.parametrize("point", ["journal_merged", "journal_partly_removed"])
+def test_a_killed_journal_compaction_loses_and_doubles_nothing(
+    store: EventStore, point: str
+) -> None:
+    before = handled_one_by_one(store)
+    proc = subprocess.run([sys.executable, "-c", COMPACT_JOURNAL, str(store.root)],
+                          env=env(point), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    left = journal_files(store)
+    assert 1 < len(left) <= 6  # the merged file next to (some of) the originals
+    rows = pl.concat([pl.read_parquet(p) for p in left])
+    assert rows.height > before.height  # rows are there twice on disk ...
+    assert J.read(store.root).equals(before)  # ... and once for readers
+    again = handle(store, Deposit("a1", amount=-1.0, command_id="negative"), DECIDER)
+    assert again.duplicate and again.reason == before.filter(
+        pl.col("command_id") == "negative")["reason"].item()
+    done = subprocess.run([sys.executable, "-c", COMPACT_JOURNAL, str(store.root)],
+                          env=env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(journal_files(store)) == 1 and J.read(store.root).equals(before)

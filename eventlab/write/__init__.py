@@ -20,6 +20,7 @@ from eventlab.write.handling import (
     handle_many,
     load_state,
 )
+from eventlab.write.journal import JournalCompaction, compact_journal
 from eventlab.write.process import Compensate, Issue, On, ProcessManager, ProcessRun
 from eventlab.write.whatif import WhatIf, events_as_commands, what_if
 
@@ -34,6 +35,7 @@ __all__ = [
     "HandleResult",
     "Handler",
     "Issue",
+    "JournalCompaction",
     "On",
     "Outcome",
     "ProcessManager",
@@ -43,6 +45,7 @@ __all__ = [
     "Rule",
     "WhatIf",
     "commands_frame",
+    "compact_journal",
     "events_as_commands",
     "handle",
     "handle_many",

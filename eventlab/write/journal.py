@@ -8,6 +8,11 @@ reason, stage ("validation"/"decision"), number of events and stream version aft
 It serves two purposes: idempotency for rejected commands (accepted ones are also found by their
 events' ``causation_id``, so a crash between the append and the journal write loses nothing),
 and what-if replay of *recorded commands*, rejected ones included.
+
+One file per call adds up (a script handling commands one by one writes thousands);
+:func:`compact` merges them into one (``eventlab compact`` does it too). A merge killed after
+publishing its file but before removing the originals leaves rows twice: readers drop repeated
+rows (same ``journal_order`` and command), so nothing is lost or doubled.
 """
 
 from __future__ import annotations
@@ -16,11 +21,17 @@ import os
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from eventlab.envelope import UTC_DATETIME
+from eventlab.store.txn import fault
+
+if TYPE_CHECKING:
+    from eventlab.store.eventstore import EventStore
 
 JOURNAL_DIR = "_commands"
 SCHEMA: dict[str, pl.DataType] = {
@@ -42,16 +53,57 @@ def write(root: Path, rows: pl.DataFrame) -> Path | None:
     """Append ``rows`` (SCHEMA columns except journal_order) as one new journal file."""
     if rows.height == 0:
         return None
-    base = folder(root)
-    base.mkdir(parents=True, exist_ok=True)
     stamp = time.time_ns()
-    name = f"j-{stamp:020d}-{uuid.uuid4().hex[:12]}.parquet"
     ordered = rows.with_row_index("journal_order").with_columns(
         (pl.col("journal_order").cast(pl.Int64) + stamp).alias("journal_order"))
+    return _publish(folder(root), ordered.select([pl.col(c).cast(d) for c, d in SCHEMA.items()]),
+                    stamp)
+
+
+def _publish(base: Path, frame: pl.DataFrame, stamp: int) -> Path:
+    """Write ``frame`` to a temporary name and rename it to ``j-<stamp>-<random>.parquet``."""
+    base.mkdir(parents=True, exist_ok=True)
+    name = f"j-{stamp:020d}-{uuid.uuid4().hex[:12]}.parquet"
     tmp = base / f".tmp-{name}"
-    ordered.select([pl.col(c).cast(d) for c, d in SCHEMA.items()]).write_parquet(tmp)
+    frame.write_parquet(tmp)
     os.replace(tmp, base / name)
     return base / name
+
+
+@dataclass(frozen=True)
+class JournalCompaction:
+    """What :func:`compact_journal` did: ``files_merged`` files became one of ``commands`` rows."""
+
+    files_merged: int
+    commands: int
+
+
+def compact_journal(store: EventStore) -> JournalCompaction:
+    """Merge the store's command journal files into one (see the module docstring)."""
+    return JournalCompaction(*compact(store.root))
+
+
+def compact(root: Path) -> tuple[int, int]:
+    """Merge every journal file into one; returns (files merged, rows kept). Files written
+    meanwhile stay as they are; a crash before the originals are removed loses nothing."""
+    base = folder(root)
+    names = sorted(p.name for p in base.glob("j-*.parquet")) if base.is_dir() else []
+    if len(names) < 2:
+        return 0, 0
+    frame = _dedupe(pl.concat([pl.read_parquet(base / n) for n in names], how="vertical_relaxed"))
+    _publish(base, frame, int(names[0].split("-")[1]))
+    fault("journal_merged")
+    for index, name in enumerate(names):
+        if index == 1:
+            fault("journal_partly_removed")
+        (base / name).unlink(missing_ok=True)
+    return len(names), frame.height
+
+
+def _dedupe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows in handling order, each once (a killed merge may have left a row in two files)."""
+    once = frame.unique(["journal_order", "command_id"], keep="first", maintain_order=True)
+    return once.sort("journal_order", maintain_order=True)
 
 
 def read(root: Path) -> pl.DataFrame:
@@ -66,10 +118,15 @@ def read(root: Path) -> pl.DataFrame:
             return frame
         if not seen <= names:  # files went away (a rebuilt store): start over
             seen, frame, new = frozenset(), pl.DataFrame(schema=SCHEMA), sorted(names)
-        parts = [pl.read_parquet(base / n) for n in new]
-        frame = pl.concat([frame, *parts], how="vertical_relaxed").sort("journal_order")
-        _cache[key] = (names, frame)
-        return frame
+        try:
+            parts = [pl.read_parquet(base / n) for n in new]
+        except FileNotFoundError:  # merged away by a compaction since the listing: list again
+            _cache.pop(key, None)
+        else:
+            frame = _dedupe(pl.concat([frame, *parts], how="vertical_relaxed"))
+            _cache[key] = (names, frame)
+            return frame
+    return read(root)
 
 
 def first_outcomes(root: Path, command_ids: pl.Series) -> pl.DataFrame:
