@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("info", cmd_info, "summarise a store").add_argument(
         "--json", action="store_true", help="print a JSON object"
     )
-    add("compact", cmd_compact, "merge small files without changing any event")
+    add("compact", cmd_compact, "merge small event files (events unchanged) and journal files")
     verify = add("verify", cmd_verify, "check files, hash chain and events; exit 1 on findings")
     verify.add_argument(
         "--anchor",
