@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 
 #: Subpackages loaded on first attribute access (``eventlab.widgets``), so that
 #: ``import eventlab`` does not import ipywidgets, altair, pandera or cryptography.
-_LAZY = ("charts", "examples", "importers", "privacy", "samples", "widgets", "write")
+_LAZY = ("charts", "examples", "importers", "privacy", "sources", "samples", "widgets", "write")
 
 
 def __getattr__(name: str) -> object:

@@ -37,6 +37,65 @@ class SchemaError(ValidationError):
     """A column's dtype conflicts with the dtype already stored under that name."""
 
 
+def _listed(values: Any, limit: int = 12) -> str:
+    items = sorted(str(v) for v in values)
+    shown = ", ".join(repr(v) for v in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+class ColumnNotFoundError(ValidationError):
+    """A column that was asked for does not exist; ``missing`` and ``available`` name them."""
+
+    def __init__(
+        self, missing: Any, available: Any, *, where: str = "the events", hint: str = ""
+    ) -> None:
+        self.missing = [missing] if isinstance(missing, str) else list(missing)
+        self.available = sorted(str(c) for c in available)
+        message = f"{where} has no column {_listed(self.missing)}; available: " + (
+            f"{_listed(self.available)}."
+        )
+        super().__init__(message + (f" Hint: {hint}" if hint else ""))
+
+
+class InvalidIntervalError(ValidationError):
+    """An interval string (``every="1mo"``) is not valid."""
+
+    def __init__(self, value: Any, *, name: str = "every") -> None:
+        self.value = value
+        super().__init__(
+            f"{name}={value!r} is not a valid interval; use a positive Polars duration such as "
+            "'1h', '1d', '1w', '1mo', '1q' or '1y' (units: ns us ms s m h d w mo q y)."
+        )
+
+
+class InvalidArgumentError(ValidationError):
+    """An argument has a value outside what is valid: ``name``, ``value``, ``valid``."""
+
+    def __init__(self, name: str, value: Any, valid: str, hint: str = "") -> None:
+        self.name, self.value = name, value
+        message = f"{name}={value!r} is not valid; {valid}."
+        super().__init__(message + (f" Hint: {hint}" if hint else ""))
+
+
+class UnknownProjectionError(ValidationError, LookupError):
+    """A projection name that the spec (or the registry) does not define."""
+
+    def __init__(self, name: Any, available: Any, *, source: str = "the spec") -> None:
+        self.name, self.available = name, sorted(str(a) for a in available)
+        super().__init__(
+            f"{source} defines no projection {name!r}; it defines {_listed(self.available)}. "
+            "Hint: check the name, or list the spec's [projections.<name>] tables."
+        )
+
+
+class CommandRejected(EventlabError, ValueError):
+    """Raised by ``Outcome.raise_if_rejected()``; ``outcome`` holds the rejected Outcome."""
+
+    def __init__(self, message: str, outcome: Any = None) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 class ConcurrencyError(EventlabError, RuntimeError):
     """A stream's actual version differs from the version the writer expected.
 

@@ -24,7 +24,7 @@ from eventlab.importers import (
     read_quarantine,
     read_xes,
 )
-from eventlab.importers.batch import Parsed
+from eventlab.sources.batch import Parsed
 from tests.conftest import dataset
 
 MAPPING = ColumnMapping(stream_id="case", event_type="activity", timestamp="time")

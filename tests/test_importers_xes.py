@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 from eventlab import EventStore, ImportFormatError
 from eventlab.envelope import ENVELOPE
 from eventlab.importers import import_file, read_xes
-from eventlab.importers.batch import Parsed
+from eventlab.sources.batch import Parsed
 from tests.conftest import dataset
 
 REAL_LOGS = [  # file, streams, events (from ../shared/datasets/README.md)

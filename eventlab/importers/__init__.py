@@ -1,22 +1,21 @@
-"""Importers: CSV, JSON Lines and XES event logs -> store batches, quarantine, ImportSummary.
+"""The importers' public API (an alias of :mod:`eventlab.sources`, where they live).
 
-``import_file(store, path)`` reads a file, appends its events in one atomic batch and writes the
-records it could not accept to ``STORE/_quarantine/``. The readers (``read_csv``, ``read_jsonl``,
-``read_xes``) are pure: they return a :class:`Parsed` value and write nothing.
-
-Accounting: every source record is imported, quarantined or counted as a duplicate, so
-``read == imported + quarantined + skipped_duplicate``. A quarantine row has ``source``,
-``source_line`` (1-based line of the record in the file; for XES the line of the ``<event>`` tag),
-``reason`` and ``raw`` (the record's text, at most 4,096 characters).
+``from eventlab.importers import import_file`` keeps working; new code may import the same
+names from ``eventlab.sources``.
 """
 
-from eventlab.importers.batch import Parsed
-from eventlab.importers.delimited import read_csv
-from eventlab.importers.importer import import_file, read_file, read_quarantine
-from eventlab.importers.jsonl import read_jsonl
-from eventlab.importers.mapping import ColumnMapping
-from eventlab.importers.summary import ImportSummary, import_summary_html
-from eventlab.importers.xes import read_xes
+from eventlab.sources import (
+    ColumnMapping,
+    ImportSummary,
+    Parsed,
+    import_file,
+    import_summary_html,
+    read_csv,
+    read_file,
+    read_jsonl,
+    read_quarantine,
+    read_xes,
+)
 
 __all__ = [
     "ColumnMapping",

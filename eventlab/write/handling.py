@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from eventlab.errors import ConcurrencyError, EventlabError, ValidationError
+from eventlab.errors import CommandRejected, ConcurrencyError, ValidationError
 from eventlab.projections.fold import fold_store, merge_states
 from eventlab.write import engine, journal
 from eventlab.write.commands import Command, commands_frame, field_schema, validate
@@ -38,14 +38,6 @@ if TYPE_CHECKING:
 Deciders = Decider | Sequence[Decider]
 OUTCOME_COLUMNS = ["seq", "command_id", "command_type", "stream_type", "stream_id", "outcome",
                    "reason", "stage", "events", "version", "duplicate"]
-
-
-class CommandRejected(EventlabError, ValueError):
-    """Raised by ``Outcome.raise_if_rejected()``; ``outcome`` holds the rejected Outcome."""
-
-    def __init__(self, message: str, outcome: Any = None) -> None:
-        super().__init__(message)
-        self.outcome = outcome
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from eventlab.errors import ImportFormatError
-from eventlab.importers.batch import (
+from eventlab.sources.batch import (
     LINE,
     ORDER,
     RECORD,
@@ -26,14 +26,14 @@ from eventlab.importers.batch import (
     finish,
     quarantine_frame,
 )
-from eventlab.importers.mapping import (
+from eventlab.sources.mapping import (
     ColumnMapping,
     check_mapping,
     default_mapping,
     payload_names,
     unique_name,
 )
-from eventlab.importers.source import read_bytes, read_lines, slug, source_stem
+from eventlab.sources.source import read_bytes, read_lines, slug, source_stem
 
 _STRING = r'"(?:[^"\\]|\\.)*"'
 #: One innermost JSON container (no container inside, strings skipped) - or a string, kept.

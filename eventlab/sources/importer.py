@@ -4,7 +4,7 @@ One file is one atomic ``store.append``: either every accepted event is committe
 Rejected records are written to ``STORE/_quarantine/<UTC time>-<file stem>.parquet`` (columns
 source, source_line, reason, raw) after the append succeeds, and only when there are any.
 Re-importing a file adds nothing: event ids are derived from the records (see
-:mod:`eventlab.importers.batch`) and the store skips ids it already has.
+:mod:`eventlab.sources.batch`) and the store skips ids it already has.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import polars as pl
 
 from eventlab.envelope import ENVELOPE
 from eventlab.errors import ValidationError, io_errno, storage_error, write_failure
-from eventlab.importers.batch import Parsed
-from eventlab.importers.delimited import read_csv
-from eventlab.importers.jsonl import read_jsonl
-from eventlab.importers.mapping import ColumnMapping
-from eventlab.importers.source import infer_format, slug, source_stem
-from eventlab.importers.summary import ImportSummary
-from eventlab.importers.xes import read_xes
+from eventlab.sources.batch import Parsed
+from eventlab.sources.files.delimited import read_csv
+from eventlab.sources.files.jsonl import read_jsonl
+from eventlab.sources.files.xes import read_xes
+from eventlab.sources.mapping import ColumnMapping
+from eventlab.sources.source import infer_format, slug, source_stem
+from eventlab.sources.summary import ImportSummary
 from eventlab.store.eventstore import EventStore
 from eventlab.store.layout import QUARANTINE_DIR, check_stream_types
 from eventlab.timeutil import check_time_zone

@@ -21,7 +21,7 @@ import polars as pl
 import polars_hash as plh
 
 from eventlab.errors import ValidationError
-from eventlab.importers.source import MAX_RAW
+from eventlab.sources.source import MAX_RAW
 from eventlab.textformat import format_text
 from eventlab.timeutil import check_time_zone, in_range, parse_timestamps
 

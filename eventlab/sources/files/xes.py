@@ -29,8 +29,7 @@ import polars as pl
 
 from eventlab.envelope import ENVELOPE, PARTITION_ONLY
 from eventlab.errors import ImportFormatError
-from eventlab.importers import xes_tokens as X
-from eventlab.importers.batch import (
+from eventlab.sources.batch import (
     LINE,
     ORDER,
     PRESET,
@@ -42,8 +41,9 @@ from eventlab.importers.batch import (
     parse_times,
     quarantine_frame,
 )
-from eventlab.importers.mapping import RENAMED_PREFIX, unique_name
-from eventlab.importers.source import as_int, read_bytes, slug, source_stem
+from eventlab.sources.files import xes_tokens as X
+from eventlab.sources.mapping import RENAMED_PREFIX, unique_name
+from eventlab.sources.source import as_int, read_bytes, slug, source_stem
 from eventlab.textformat import format_text
 
 EVENT_FIELDS = {"concept:name": "event_type", "time:timestamp": TS, "org:resource": "actor"}

@@ -1,6 +1,6 @@
 """XES text -> one row per markup token, classified with Polars string operations (no XML parser).
 
-The file is cut before every ``<`` (see :func:`eventlab.importers.source.split_bytes`), so a token
+The file is cut before every ``<`` (see :func:`eventlab.sources.source.split_bytes`), so a token
 is ``<tag attr="..." .../>`` plus the text that follows it (whitespace in XES). Splitting a token on
 ``"`` gives ``<string key=`` / key / `` value=`` / value / ``/>``: the common shapes are recognised
 by exact comparison with a few known strings, and only the tokens that differ (single quotes,
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from eventlab.errors import ImportFormatError
-from eventlab.importers.source import UTF8_BOM, as_int, first_bad_utf8, split_bytes
+from eventlab.sources.source import UTF8_BOM, as_int, first_bad_utf8, split_bytes
 
 ATTRIBUTE_TAGS = ("string", "date", "int", "float", "boolean", "id", "list", "container")
 # token kinds

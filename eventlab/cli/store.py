@@ -1,0 +1,152 @@
+"""Commands that look after a store: init, info, compact, verify, forget, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import polars as pl
+
+from eventlab.cli._common import Adder, open_store, out, summary_line
+from eventlab.errors import EventlabError
+from eventlab.samples import FINES_SPEC, ROAD_FINES
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from eventlab import EventStore
+
+    store = EventStore.create(args.store)
+    out(f"created an empty store in {store.root}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = open_store(args).info()
+    if args.json:
+        out(json.dumps(info.to_dict(), indent=2))
+        return 0
+    for key, value in info.to_dict().items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} ({v:,})" for k, v in list(value.items())[:10])
+        out(f"{key:>18}: {value}")
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    result = store.compact(progress=args.progress)
+    if result.commit is None:
+        out("nothing to compact: every partition already has one file per row target")
+    else:
+        out(
+            f"compacted {result.partitions} partition(s): {result.files_before} -> "
+            f"{result.files_after} files, events unchanged (content sha256 "
+            f"{result.content_sha256[:16]}...)"
+        )
+    from eventlab.write.journal import compact as compact_journal
+
+    merged, commands = compact_journal(store.root)
+    if merged:
+        out(f"command journal: {merged} files -> 1 ({commands:,} commands)")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from eventlab.store.verify import verify_store
+
+    # not through EventStore.open: it refuses a broken hash chain, which verify must report
+    report = verify_store(args.store, anchor=args.expect_anchor, progress=args.progress)
+    if args.anchor:
+        out(report.head_hash)
+        return 0 if report.ok else 1
+    if args.json:
+        out(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "head_hash": report.head_hash,
+                    "findings": report.to_frame().to_dicts(),
+                },
+                indent=2,
+            )
+        )
+    elif report.ok:
+        out(
+            f"ok: {report.events:,} events in {report.files:,} files, {report.commits:,} "
+            f"commits; head hash {report.head_hash}"
+        )
+    else:
+        for finding in report.findings:
+            out(f"{finding.kind}: {finding.where}: {finding.detail}")
+        out(f"FAILED: {len(report.findings)} finding(s)")
+    return 0 if report.ok else 1
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    result = open_store(args).forget(args.subject)
+    out(
+        f"forgot subject {result.subject!r}: key {result.key_id} "
+        f"{'destroyed' if result.had_key else 'had never been created (tombstone written)'}; "
+        f"personal values of its {result.events:,} event(s) now read as [redacted]; "
+        f"{result.snapshots_removed} snapshot file(s) removed. Event files and log are "
+        "unchanged; read models exported earlier keep their old values until re-exported."
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eventlab import EventStore
+    from eventlab.importers import import_file
+
+    source, spec = ROAD_FINES, FINES_SPEC
+    if not source.exists():
+        raise EventlabError(f"the bundled sample {source} is missing; run from a source checkout.")
+    root = Path(args.store)
+    store = EventStore.open(root) if (root / "_eventlab.json").exists() else EventStore.create(root)
+    summary = import_file(store, source, stream_type="fine")
+    out(
+        "eventlab demo: Italian road-traffic fines (100 real cases, CC BY 4.0, see data/README.md)"
+    )
+    out(summary_line(summary))
+    info = store.info()
+    out(
+        f"store: {info.events:,} events, {info.streams:,} streams, {info.files} Parquet files "
+        f"in {store.root / 'events'}"
+    )
+    state = store.project(spec, name="fines").state()
+    open_fines = state.filter(pl.col("outstanding") > 0)
+    out(
+        f"projection 'fines': {state.height} fines, {open_fines.height} with money "
+        f"outstanding, {open_fines['outstanding'].sum():,.2f} EUR in total"
+    )
+    out(
+        f"try: eventlab info {root} --json  |  eventlab state {root} --spec {spec} "
+        f"--projection fines --out fines.parquet  |  make lab"
+    )
+    return 0
+
+
+def register(add: Adder) -> None:
+    add("init", cmd_init, "create an empty store")
+    add("info", cmd_info, "summarise a store").add_argument(
+        "--json", action="store_true", help="print a JSON object"
+    )
+    add("compact", cmd_compact, "merge small event files (events unchanged) and journal files")
+    verify = add("verify", cmd_verify, "check files, hash chain and events; exit 1 on findings")
+    verify.add_argument(
+        "--anchor",
+        action="store_true",
+        help="print the head hash to keep elsewhere (exit 1 if verify fails)",
+    )
+    verify.add_argument(
+        "--expect-anchor",
+        metavar="HASH",
+        help="fail unless this earlier head hash is still in the chain",
+    )
+    verify.add_argument("--json", action="store_true", help="print findings as JSON")
+    add("forget", cmd_forget, "destroy a subject's key: its personal values read as "
+        "[redacted] (crypto-shredding)").add_argument(
+        "subject", metavar="SUBJECT", help="value of the subject column (e.g. a stream_id)")
+    demo = add("demo", cmd_demo, "import the bundled sample log and print a summary", store=False)
+    demo.add_argument("store", nargs="?", default="demo-store", help="store folder (demo-store)")
