@@ -4,6 +4,7 @@
 """
 
 from eventlab import reducers
+from eventlab.api import EventStore
 from eventlab.errors import (
     ConcurrencyError,
     CorruptStoreError,
@@ -29,12 +30,11 @@ from eventlab.projections import (
     load_projection,
     load_projections,
 )
-from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, EventStore, StoreInfo
+from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, StoreCore, StoreInfo
 from eventlab.store.compact import CompactResult
 from eventlab.store.verify import Finding, VerifyReport, verify_store
 from eventlab.textformat import format_text
-
-__version__ = "0.1.0"
+from eventlab.version import __version__
 
 #: Subpackages loaded on first attribute access (``eventlab.widgets``), so that
 #: ``import eventlab`` does not import ipywidgets, altair, pandera or cryptography.
@@ -70,6 +70,7 @@ __all__ = [
     "ReadModel",
     "SchemaError",
     "StorageError",
+    "StoreCore",
     "StoreExistsError",
     "StoreInfo",
     "StoreNotFoundError",

@@ -7,7 +7,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import AppendResult, EventStore
+    from eventlab.store.append import AppendResult
     from eventlab.store.info import StoreInfo
 
 STYLE = (
@@ -74,21 +74,9 @@ def span_text(first: Any, last: Any) -> str:
     return f"{seconds:,.0f} seconds"
 
 
-def rate_svg(store: EventStore, info: StoreInfo, width: int = 460, height: int = 150) -> str:
-    """Events over time by type as an inline SVG (drawn by vl-convert: no script, no network),
-    or "" for an empty store."""
-    if not info.events:
-        return ""
-    from eventlab import charts
-
-    every = charts.auto_every(info.first_occurred_at, info.last_occurred_at)
-    chart = charts.event_rate(store.scan().select("occurred_at", "event_type"), every=every)
-    return charts.to_svg(chart.properties(width=width, height=height))
-
-
-def store_html(store: EventStore) -> str:
-    """The store's overview card: counts, time span, event types, and the event rate chart."""
-    info = store.info()
+def store_html(info: StoreInfo, chart: str = "") -> str:
+    """The store's overview card: counts, time span, event types, and the event rate chart
+    (``chart``: an inline SVG, drawn by the caller)."""
     rows = [
         ("path", info.path),
         ("events", info.events),
@@ -102,7 +90,6 @@ def store_html(store: EventStore) -> str:
         ("commits", info.commits),
     ]
     types = f"<div><i>event types:</i> {top_counts(info.event_types)}</div>"
-    chart = rate_svg(store, info)
     figure = f"<div style='margin-top:6px'>{chart}</div>" if chart else ""
     return card("eventlab store", table(rows) + types + figure)
 

@@ -14,13 +14,19 @@ import polars as pl
 import pytest
 from conftest import events
 from helpers.batches import make_batch
-from helpers.procs import FAULT_POINTS, files_on_disk, killed, run_worker, txn_leftovers
+from helpers.procs import (
+    FAULT_POINTS,
+    ROLLED_FORWARD,
+    files_on_disk,
+    killed,
+    run_worker,
+    txn_leftovers,
+)
 from polars.testing import assert_frame_equal
 
 from eventlab import CorruptStoreError, EventStore, StoreNotFoundError, ValidationError
+from eventlab.storage.log import GENESIS_HASH, hash_body
 from eventlab.store import compact as C
-from eventlab.store.log import GENESIS_HASH, hash_body
-from eventlab.store.txn import Transaction
 from eventlab.store.verify import MAX_PER_KIND, Finding, VerifyReport, verify_store
 from eventlab.store.writer import file_sha256
 
@@ -40,7 +46,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def root(template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "store"
-    shutil.copytree(template, copy)
+    shutil.copytree(template, copy, symlinks=True)  # keep events/ a link
     return copy
 
 
@@ -107,7 +113,7 @@ def test_compact_merges_files_and_changes_no_event(root: Path) -> None:
 
 def test_content_hash_is_that_of_the_events_before(root: Path) -> None:
     store = EventStore.open(root)
-    schema = C.store_schema(store._state)
+    schema = C.store_schema(store.log_state)
     digest = C.content_sha256(C.file_hashes(root, store.files, schema))
     assert store.compact().content_sha256 == digest
     assert C.content_sha256(C.file_hashes(root, store.files, schema)) == digest
@@ -162,14 +168,14 @@ def test_content_guard_refuses_different_events(root: Path) -> None:
     """The last line of defence: before/after hashes differ -> nothing staged stays."""
     store = EventStore.open(root)
     frame = store.scan().collect()
-    transaction = Transaction(root, "guard")
-    transaction.staged("events/x.parquet").write_bytes(b"staged")
+    staging = store.protocol.stage()
+    staging.path("events/x.parquet").write_bytes(b"staged")
     changed = frame.with_columns(
         pl.when(pl.col("position") == 5).then(None).otherwise("amount").alias("amount")
     )
     with pytest.raises(CorruptStoreError, match="would change the store's events"):
-        C._same_content([C.row_hashes(frame)], [C.row_hashes(changed)], transaction)
-    assert not transaction.folder.exists()
+        C._same_content([C.row_hashes(frame)], [C.row_hashes(changed)], staging)
+    assert txn_leftovers(root) == []
 
 
 @pytest.mark.parametrize(
@@ -205,25 +211,31 @@ def test_compact_result_is_a_frozen_value_with_html(root: Path) -> None:
 def test_killed_compaction_shows_old_or_new_files_never_both(root: Path, point: str) -> None:
     before, old = all_events(root), files_on_disk(root)
     assert killed(run_worker("compact", root, 1000, fault=point))
-    # through the log (no recovery yet) the events are the same: never both file sets
+    # through the log (no recovery yet) the events are the same: never both file sets, and
+    # engines reading events/ see exactly the same files
     assert_frame_equal(all_events(root), before)
-    published = files_on_disk(root) - old
-    assert len(published) == {"mid_publish": 1, "after_publish": 12, "after_commit": 12}.get(
-        point, 0
-    ), "the fault did not happen where the test expects: test would be vacuous"
+    reader = EventStore(root)
+    assert files_on_disk(root) == {f.path for f in reader.files}
+    if point == "after_switch":  # switched: the 12 merged files replaced the 36 at once
+        assert len(files_on_disk(root)) == 12 and not files_on_disk(root) & old
+    else:
+        assert files_on_disk(root) == old
+    assert len(txn_leftovers(root)) == (0 if point == "before_stage" else 1), "not mid-commit"
 
     store = EventStore.open(root)
     assert_frame_equal(all_events(root), before)
     live = {f.path for f in store.files}
     assert files_on_disk(root) == live
-    assert live == (published if point == "after_commit" else old)
+    merged = point in (*ROLLED_FORWARD, "after_switch")
+    assert (live == old) != merged and len(live) == (12 if merged else 36)
     assert txn_leftovers(root) == []
     assert [a.split()[0] for a in store.recovered] == (
-        [] if point == "before_stage" else ["completed"] if point == "after_commit" else ["rolled"]
+        ["completed"] if point in ROLLED_FORWARD
+        else [] if point in ("before_stage", "after_switch") else ["rolled"]
     )
     assert store.verify().ok
     again = store.compact()
-    assert (again.commit is None) == (point == "after_commit")
+    assert (again.commit is None) == merged
     assert_frame_equal(all_events(root), before)
     assert len(store.files) == 12 and store.verify().ok
 
@@ -390,11 +402,40 @@ def test_event_level_checks_behind_a_consistent_log(root: Path) -> None:
 
 
 def test_interrupted_commit_is_pending_not_injected(root: Path) -> None:
+    """Killed after its log entry: verify names the unpublished commit and its staging folder,
+    and finds nothing foreign in events/ (nor in the half-updated spare tree)."""
     assert killed(run_worker("append", root, "crash", 24, fault="after_publish"))
     report = verify_store(root)
     assert report.kinds() == {"txn_pending"}
-    assert "12 file(s) published" in report.findings[0].detail
+    wheres = sorted(f.where for f in report.findings)
+    assert wheres[0] == "_txn/" + txn_leftovers(root)[0] and wheres[1] == "commit 4"
+    assert "not yet visible in events/" in findings(report, "txn_pending")[1].detail
+    assert report.events == 72  # the three visible commits
     assert EventStore.open(root).verify().ok
+
+
+def test_an_injected_file_in_the_spare_tree_is_found(root: Path) -> None:
+    """The spare publication tree becomes events/ at the next commit: verify checks it too."""
+    spare = [p for p in (root / "_tree").iterdir() if p.resolve() != (root / "events").resolve()]
+    (folder,) = spare
+    victim = next(folder.rglob("*.parquet"))
+    (victim.parent / "extra.parquet").write_bytes(victim.read_bytes())
+    (folder / "stream_type=evil").mkdir()
+    report = verify_store(root)
+    assert report.kinds() == {"file_unlisted", "folder_unlisted"}
+    assert findings(report, "file_unlisted")[0].where.startswith(f"_tree/{folder.name}/")
+
+
+def test_links_and_stray_folders_in_events_are_found(root: Path) -> None:
+    """Polars and DuckDB follow a symlinked folder inside events/: verify must see it."""
+    outside = root.parent / "elsewhere"
+    outside.mkdir()
+    (root / "events" / "stream_type=account" / "sneaky").symlink_to(outside)
+    (root / "events" / "stream_type=ghost").mkdir()
+    report = verify_store(root)
+    assert report.kinds() == {"link_in_events", "folder_unlisted"}
+    assert findings(report, "link_in_events")[0].where == "events/stream_type=account/sneaky"
+    assert findings(report, "folder_unlisted")[0].where == "events/stream_type=ghost"
 
 
 def test_stray_and_unreadable_log_files(root: Path) -> None:

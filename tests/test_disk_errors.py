@@ -28,7 +28,14 @@ from typing import Any
 import polars as pl
 import pytest
 from helpers.batches import make_batch
-from helpers.procs import FAULT_POINTS, ROOT, files_on_disk, txn_leftovers, worker_env
+from helpers.procs import (
+    FAULT_POINTS,
+    ROLLED_FORWARD,
+    ROOT,
+    files_on_disk,
+    txn_leftovers,
+    worker_env,
+)
 
 from eventlab import EventlabError, EventStore, Projection
 from eventlab import reducers as r
@@ -63,7 +70,10 @@ def root(tmp_path: Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- ENOSPC
-@pytest.mark.parametrize("point", [p for p in FAULT_POINTS if p != "after_commit"])
+BEFORE_COMMIT = FAULT_POINTS[: FAULT_POINTS.index("after_commit")]
+
+
+@pytest.mark.parametrize("point", BEFORE_COMMIT)
 def test_disk_full_during_append_rolls_back(
     root: Path, point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,11 +95,12 @@ def test_disk_full_during_append_rolls_back(
     assert (result.first_position, result.last_position, result.skipped) == (37, 84, 0)
 
 
+@pytest.mark.parametrize("point", [*ROLLED_FORWARD, "after_switch"])
 def test_disk_full_after_the_commit_point_says_so(
-    root: Path, monkeypatch: pytest.MonkeyPatch
+    root: Path, point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = EventStore.open(root)
-    monkeypatch.setenv("EVENTLAB_FAULT", "enospc:after_commit")
+    monkeypatch.setenv("EVENTLAB_FAULT", f"enospc:{point}")
     with pytest.raises(StorageError, match="The commit itself was written"):
         store.append(make_batch("late", 12))
     monkeypatch.delenv("EVENTLAB_FAULT")
@@ -98,8 +109,7 @@ def test_disk_full_after_the_commit_point_says_so(
     assert store.append(make_batch("late", 12)).skipped == 12  # a retry adds nothing
 
 
-@pytest.mark.parametrize("point", ["before_stage", "after_stage", "after_intent", "mid_publish",
-                                   "after_publish"])
+@pytest.mark.parametrize("point", BEFORE_COMMIT)
 def test_disk_full_during_compaction_keeps_the_old_files(
     root: Path, point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

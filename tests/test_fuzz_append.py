@@ -162,10 +162,13 @@ def test_path_like_stream_types_are_refused(tmp_path: Path, name: str) -> None:
         store.append(batch)
     with pytest.raises(ValidationError, match="invalid stream_type"):
         store.append(batch.drop("stream_type"), stream_type=name)
+    empty_trees = {"store/_tree", "store/_tree/a.00000000000000000000",
+                   "store/_tree/b.00000000000000000000"}  # the store's empty publication trees
     assert files_below(tmp_path) == files_below(tmp_path) & {"store", "store/events", "store/_log",
                                                              "store/_eventlab.json",
                                                              "store/_writer.lock",
-                                                             "store/_writer.pid", "store/_txn"}
+                                                             "store/_writer.pid", "store/_txn",
+                                                             *empty_trees}
     assert store.head == 0
 
 

@@ -23,10 +23,10 @@ from eventlab import (
 from eventlab import reducers as r
 from eventlab.cli import main
 from eventlab.privacy import REDACTED, key_id, load_config, read_audit
-from eventlab.privacy.codec import PREFIX, cipher, decrypt_tokens, decrypt_value
 from eventlab.privacy.forget import forget_result_html
-from eventlab.privacy.keys import KEYS_DIR
 from eventlab.projections.export import ReadModel
+from eventlab.storage.privacy.codec import PREFIX, cipher, decrypt_tokens, decrypt_value
+from eventlab.storage.privacy.keys import KEYS_DIR
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 CUSTOMERS = Projection("customers", stream_types=("customer",), fields={

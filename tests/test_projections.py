@@ -306,7 +306,7 @@ def test_diff_against_an_external_csv_read_model(
 
 
 def test_ordered_runs_chain_only_files_that_follow_each_other() -> None:
-    from eventlab.store.log import DataFile
+    from eventlab.storage.log import DataFile
     from eventlab.store.scan import ordered_runs
 
     def f(name: str, lo: int, hi: int) -> DataFile:

@@ -1,7 +1,9 @@
 """Atomic batch commit under SIGKILL: a real writer process dies at each injection point
-(EVENTLAB_FAULT) or at a random moment; the store then shows the whole batch or nothing, no
-orphan file stays under STORE/events/ (other engines read that folder directly), _txn/ is empty,
-and the next append continues with gapless positions."""
+(EVENTLAB_FAULT) or at a random moment. Then, before any eventlab process opens the store again,
+DuckDB and pyarrow reading STORE/events/ directly count exactly the events eventlab's readers
+see (a killed writer never leaves part of a batch, or an uncommitted file, where other engines
+look); after recovery the store shows the whole batch or nothing, _txn/ is empty, and the next
+append continues with gapless positions."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.dataset as ds
 import pytest
 from helpers.batches import make_batch, partial_batches
 from helpers.procs import (
     FAULT_POINTS,
+    ROLLED_FORWARD,
     files_on_disk,
     killed,
     run_worker,
@@ -26,7 +30,7 @@ from helpers.procs import (
 
 from eventlab import EventStore
 
-BATCH = 48  # 3 stream types x 4 months = 12 files: mid_publish leaves some published, some not
+BATCH = 48  # 3 stream types x 4 months = 12 files: mid_publish links some, not others
 
 
 def assert_consistent(store: EventStore) -> pl.DataFrame:
@@ -47,12 +51,14 @@ def assert_consistent(store: EventStore) -> pl.DataFrame:
 
 
 def folder_count(root: Path) -> int:
-    """What an engine reading STORE/events/ directly sees."""
+    """What an engine reading STORE/events/ directly sees (DuckDB; pyarrow must agree)."""
     query = (
         f"select count(*) from read_parquet('{root}/events/**/*.parquet', "
         "hive_partitioning=true, union_by_name=true)"
     )
     ((count,),) = duckdb.sql(query).fetchall()
+    rows = ds.dataset(root / "events", format="parquet", partitioning="hive").count_rows()
+    assert rows == count, f"pyarrow counts {rows}, DuckDB {count}"
     return int(count)
 
 
@@ -69,21 +75,24 @@ def test_killed_append_shows_whole_batch_or_nothing(base: Path, point: str) -> N
     result = run_worker("append", base, "crash", BATCH, fault=point)
     assert killed(result), result.stderr
 
-    # the log-based view never shows a partial batch, even before recovery
-    assert partial_batches(EventStore(base).scan().collect()).height == 0
-    leftover = files_on_disk(base) - before
-    # published-but-uncommitted files are really there before recovery (else: vacuous test)
-    assert len(leftover) == {"mid_publish": 1, "after_publish": 12, "after_commit": 12}.get(
-        point, 0
+    # before anyone recovers: other engines see exactly what eventlab's readers see
+    reader = EventStore(base)  # a reader: no lock, no recovery
+    assert partial_batches(reader.scan().collect()).height == 0
+    assert folder_count(base) == reader.head == (30 + BATCH if point == "after_switch" else 30)
+    assert files_on_disk(base) - before == (
+        {f.path for f in reader.files} - before if point == "after_switch" else set()
     )
+    staged = txn_leftovers(base)
+    assert len(staged) == (0 if point == "before_stage" else 1), "the kill was not mid-commit"
 
     store = EventStore.open(base)
     events = assert_consistent(store)
     stored = events.filter(pl.col("batch_id") == "crash").height
     txn_actions = [a.split()[0] for a in store.recovered]
-    if point == "after_commit":
-        assert stored == BATCH
-        assert txn_actions == ["completed"]
+    if point in ROLLED_FORWARD:  # the log entry exists: recovery publishes the commit
+        assert (stored, txn_actions) == (BATCH, ["completed"])
+    elif point == "after_switch":  # published: only the staging folder was left
+        assert (stored, txn_actions) == (BATCH, [])
     else:
         assert stored == 0
         assert txn_actions == ([] if point == "before_stage" else ["rolled"])
@@ -95,13 +104,13 @@ def test_killed_append_shows_whole_batch_or_nothing(base: Path, point: str) -> N
     result = store.append(make_batch("after", 9))
     assert result.first_position == events.height + retry.appended + 1
     assert_consistent(store)
+    assert folder_count(base) == store.head
 
 
 def test_recovery_removes_a_log_temp_file_of_the_killed_writer(base: Path) -> None:
-    """A kill between writing _log/.tmp-<txn>.json and linking it must not leave the temp file."""
-    assert killed(run_worker("append", base, "crash", BATCH, fault="after_publish"))
-    (txn,) = txn_leftovers(base)
-    (base / "_log" / f".tmp-{txn}.json").write_text("{}")
+    """A kill while the log entry is still a temporary file must not leave that file."""
+    assert killed(run_worker("append", base, "crash", BATCH, fault="after_stage"))
+    (base / "_log" / ".00000000000000000002.json.0123456789ab.tmp").write_text("{}")
     store = EventStore.open(base)
     assert sorted(p.name for p in (base / "_log").iterdir()) == [
         "00000000000000000001.json"
@@ -125,6 +134,7 @@ def test_writer_killed_at_random_moments(tmp_path: Path) -> None:
         done = [line.split() for line in (first + out).splitlines() if line.startswith("ok ")]
         assert len(done) >= 1
         reported.update({batch_id: int(size) for _, batch_id, size in done})
+        assert folder_count(root) == EventStore(root).head, "other engines disagree before recovery"
 
         store = EventStore.open(root)
         events = assert_consistent(store)

@@ -16,7 +16,7 @@ from helpers.batches import make_batch
 
 from eventlab import EventStore, verify_store
 from eventlab.cli import main
-from eventlab.store.log import GENESIS_HASH, hash_body
+from eventlab.storage.log import GENESIS_HASH, hash_body
 from eventlab.store.writer import file_sha256
 
 

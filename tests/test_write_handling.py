@@ -250,12 +250,22 @@ def test_two_processes_handling_the_same_command_append_it_once(tmp_path: Path) 
     assert load_state(store, DECIDER, ["a1"])["balance"].to_list() == [35.0]
 
 
-def test_killed_after_commit_before_journal_is_repaired_on_retry(tmp_path: Path) -> None:
+@pytest.mark.parametrize("point", ["after_commit", "after_switch"])
+def test_killed_after_commit_before_journal_is_repaired_on_retry(
+    tmp_path: Path, point: str
+) -> None:
+    """Killed once the commit is logged (after_commit: not yet visible, the retry's recovery
+    publishes it; after_switch: visible): the retry finds the events and journals them once."""
     store = EventStore.create(tmp_path / "s")
     opened(store, balance=10.0)
-    proc = worker(store.root, "Deposit", "a1", 5, "crashy", fault="after_commit")
+    proc = worker(store.root, "Deposit", "a1", 5, "crashy", fault=point)
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
+    visible = ["crashy:0"] if point == "after_switch" else []
+    assert caused_by(store, "crashy")["event_id"].to_list() == visible
+    head = store.head
+    store = EventStore.open(store.root)  # recovery publishes a logged commit
+    assert store.head == head + (1 if point == "after_commit" else 0)
     assert caused_by(store, "crashy")["event_id"].to_list() == ["crashy:0"]
     assert not J.read(store.root)["command_id"].is_in(["crashy"]).any()
     head = store.head

@@ -124,7 +124,7 @@ def test_killed_run_resumes_with_exactly_once_effects(tmp_path: Path, rounds_fir
     if rounds_first:
         O.fulfilment().run(store, O.deciders(), max_rounds=rounds_first)
     before = store.head
-    run_killed(store, "after_commit")
+    run_killed(store, "after_switch")  # committed and visible, not journaled
     store.refresh()
     assert store.head > before  # the killed run did commit
     resumed = O.fulfilment().run(store, O.deciders())

@@ -39,7 +39,7 @@ import polars as pl
 from eventlab.errors import ValidationError
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.api import EventStore
 
 EVENT_TYPES = ("AccountOpened", "Deposited", "Withdrawn", "OwnerChanged", "AccountClosed")
 STREAM_TYPE = "account"
@@ -251,7 +251,7 @@ def write_bank_store(
     The log is appended in ``batches`` consecutive slices (one commit each, in occurred_at
     order), so versions follow occurred_at within every account. Returns the open store.
     """
-    from eventlab.store.eventstore import EventStore
+    from eventlab.api import EventStore
 
     if not isinstance(batches, int) or not 1 <= batches <= max(1, n_events):
         raise ValidationError(

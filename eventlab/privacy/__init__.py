@@ -5,10 +5,10 @@ ciphertext format, ``"[redacted]"``), :mod:`.keys` (the key store) and :mod:`.co
 (``_privacy.json``). Needs the optional extra: ``pip install "eventlab[crypto]"``.
 """
 
-from eventlab.privacy.codec import REDACTED
-from eventlab.privacy.config import PrivacyConfig, load_config, read_audit
 from eventlab.privacy.forget import ForgetResult, declare_personal, forget
-from eventlab.privacy.keys import key_id
+from eventlab.storage.privacy.codec import REDACTED
+from eventlab.storage.privacy.config import PrivacyConfig, load_config, read_audit
+from eventlab.storage.privacy.keys import key_id
 
 __all__ = [
     "REDACTED",

@@ -31,19 +31,19 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from eventlab.errors import ValidationError, require
-from eventlab.privacy.config import (
+from eventlab.storage.privacy.config import (
     Personal,
     audit,
     check_declaration,
     load_config,
     save_config,
 )
-from eventlab.privacy.keys import KeyStore, key_id
+from eventlab.storage.privacy.keys import KeyStore, key_id
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
-SNAPSHOT_DIR = "_snapshots"
+from eventlab.storage.layout import SNAPSHOT_DIR
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,13 @@ def forget_result_html(result: ForgetResult) -> str:
     return card("forget", table(rows))
 
 
-def declare_personal(store: EventStore, stream_type: str, columns: list[str] | tuple[str, ...],
+def declare_personal(store: StoreCore, stream_type: str, columns: list[str] | tuple[str, ...],
                      subject: str = "stream_id") -> None:
     """Declare ``columns`` of ``stream_type`` personal, keyed by the ``subject`` column."""
     require("cryptography", "crypto")
     columns = [columns] if isinstance(columns, str) else list(columns)
     check_declaration(stream_type, columns, subject)
-    with store._locked_write("declare personal columns in"):
+    with store.protocol.writing("declare personal columns in"):
         config = load_config(store.root)
         old = config.personal.get(stream_type)
         if old is not None and old.subject != subject:
@@ -88,7 +88,7 @@ def declare_personal(store: EventStore, stream_type: str, columns: list[str] | t
                 "a declaration cannot change it (stored values are keyed by it)."
             )
         new = [c for c in columns if old is None or c not in old.columns]
-        stored = {c for f in store._state.files.values() if f.stream_type == stream_type
+        stored = {c for f in store.log_state.files.values() if f.stream_type == stream_type
                   for c in f.columns}
         clear = sorted(c for c in new if c in stored)
         if clear:
@@ -104,13 +104,13 @@ def declare_personal(store: EventStore, stream_type: str, columns: list[str] | t
         audit(store.root, "declare", stream_type=stream_type, columns=merged, subject=subject)
 
 
-def forget(store: EventStore, subject: str) -> ForgetResult:
+def forget(store: StoreCore, subject: str) -> ForgetResult:
     """Destroy the key of ``subject``; see the module docstring for every effect."""
     if not isinstance(subject, str) or not subject:
         raise ValidationError("subject must be a non-empty string (the value of the subject "
                               "column, e.g. a stream_id).")
     kid = key_id(subject)
-    with store._locked_write("forget a subject in"):
+    with store.protocol.writing("forget a subject in"):
         config = load_config(store.root)
         events = _events_of(store, subject)
         had_key = KeyStore(store.root).forget(kid)
@@ -121,7 +121,7 @@ def forget(store: EventStore, subject: str) -> ForgetResult:
     return ForgetResult(subject, kid, had_key, events, removed)
 
 
-def _events_of(store: EventStore, subject: str) -> int:
+def _events_of(store: StoreCore, subject: str) -> int:
     total = 0
     for stream_type, spec in load_config(store.root).personal.items():
         frame = store.scan(stream_types=stream_type, include=[spec.subject])
@@ -131,7 +131,7 @@ def _events_of(store: EventStore, subject: str) -> int:
     return total
 
 
-def _drop_snapshots(store: EventStore) -> int:
+def _drop_snapshots(store: StoreCore) -> int:
     folder = store.root / SNAPSHOT_DIR
     if not folder.exists():
         return 0

@@ -14,15 +14,11 @@ leaves the previous one intact.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import json
-import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,13 +28,21 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from eventlab.errors import ValidationError, io_errno, storage_error, write_failure
-from eventlab.privacy.config import load_config
 from eventlab.projections.fold import finalize, fold_store, merge_states
 from eventlab.projections.spec import Projection
-from eventlab.store.txn import fault
+from eventlab.storage.durable import (
+    atomic_path,
+    make_dirs,
+    replace_folder,
+    restore_folder,
+    temporary_name,
+)
+from eventlab.storage.faults import fault
+from eventlab.storage.privacy.config import load_config
+from eventlab.version import __version__
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 PREFIX = "eventlab."
 STATE_DIR = "_eventlab"
@@ -77,7 +81,7 @@ class ReadModel:
     def read(self) -> pl.DataFrame:
         return pl.read_parquet(self.path, hive_partitioning=self.path.is_dir())
 
-    def lag(self, store: EventStore) -> int:
+    def lag(self, store: StoreCore) -> int:
         """Events committed to the store after this read model's high-water mark."""
         return max(0, store.head - self.high_water_position)
 
@@ -115,7 +119,7 @@ def _state_path(out: Path, projection: Projection) -> Path:
 def _previous(out: Path, target: Path, projection: Projection, epoch: str) -> pl.DataFrame | None:
     """The stored partial state, when it matches the read model, the spec and the privacy
     epoch (after a ``forget`` the old state may hold decrypted values: rebuild)."""
-    _restore_swap(target)
+    restore_folder(target)
     lineage, state_file = _lineage(target), _state_path(out, projection)
     if lineage is None or not state_file.exists():
         return None
@@ -129,7 +133,7 @@ def _previous(out: Path, target: Path, projection: Projection, epoch: str) -> pl
 
 
 def export(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     out: str | Path,
     *,
@@ -162,7 +166,7 @@ def export(
     return ExportResult(ReadModel.open(target), mode, folded, time.perf_counter() - started)
 
 
-def _count(store: EventStore, projection: Projection, window: dict[str, Any]) -> int:
+def _count(store: StoreCore, projection: Projection, window: dict[str, Any]) -> int:
     frame = store.scan(stream_types=projection.stream_types, **window)
     return int(frame.select(pl.len()).collect().item())
 
@@ -170,8 +174,6 @@ def _count(store: EventStore, projection: Projection, window: dict[str, Any]) ->
 def _metadata(
     projection: Projection, head: int, events: int, rows: int, epoch: str = "0"
 ) -> dict[str, str]:
-    from eventlab import __version__
-
     values = {
         "projection": projection.name,
         "spec_hash": projection.spec_hash,
@@ -187,17 +189,16 @@ def _metadata(
 
 
 @contextmanager
-def _storage_errors(tmp: Path, out: Path) -> Iterator[None]:
-    """Disk full or read-only folder: remove the temporary file and raise a StorageError."""
+def _storage_errors(out: Path, cleanup: Path | None = None) -> Iterator[None]:
+    """Disk full or read-only folder: remove ``cleanup`` (a temporary folder) and raise a
+    StorageError (atomic_path removes its own temporary file)."""
     try:
         yield
     except Exception as exc:
-        if isinstance(exc, pl.exceptions.PolarsError):
-            exc = write_failure(tmp, exc)
         if io_errno(exc) is None:
             raise
-        with suppress(OSError):
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
         raise storage_error(
             exc,
             f"export to {out}",
@@ -209,23 +210,24 @@ def _write_state(
     out: Path, projection: Projection, state: pl.DataFrame, meta: dict[str, str]
 ) -> None:
     path = _state_path(out, projection)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}.parquet")
-    with _storage_errors(tmp, out):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state.write_parquet(tmp, metadata=meta)
-        os.replace(tmp, path)
+    with _storage_errors(out), atomic_path(path) as tmp:
+        _write_parquet(state, tmp, meta)
+
+
+def _write_parquet(frame: pl.DataFrame, path: Path, meta: dict[str, str]) -> None:
+    try:
+        frame.write_parquet(path, metadata=meta)
+    except pl.exceptions.PolarsError as exc:
+        raise write_failure(path, exc) from exc
 
 
 def _write_model(
     frame: pl.DataFrame, target: Path, parts: list[str] | None, meta: dict[str, str]
 ) -> None:
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
     if not parts:
-        with _storage_errors(tmp, target.parent):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            frame.write_parquet(tmp, metadata=meta)
+        with _storage_errors(target.parent), atomic_path(target) as tmp:
+            _write_parquet(frame, tmp, meta)
             fault("export_before_replace")
-            os.replace(tmp, target)
         return
     missing = [p for p in parts if p not in frame.columns]
     if missing:
@@ -243,45 +245,10 @@ def _write_model(
         )
     table = frame.to_arrow()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    with _storage_errors(tmp, target.parent):
-        target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(target)
+    with _storage_errors(target.parent, cleanup=tmp):
+        make_dirs(target.parent)
         pq.write_to_dataset(table, tmp, partition_cols=parts)
-        _swap(tmp, target)
+        replace_folder(tmp, target, midway=lambda: fault("export_mid_swap"))
 
 
-def _exchange(new: Path, target: Path) -> bool:
-    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``): readers
-    see the old or the new read model, never none. False where the system cannot."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    at_cwd, exchange = -100, 2
-    if renameat2(at_cwd, os.fsencode(new), at_cwd, os.fsencode(target), exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
-        return False
-    raise OSError(code, os.strerror(code), str(target))
-
-
-def _swap(new: Path, target: Path) -> None:
-    """Replace folder ``target`` by ``new``: atomically where the system can exchange two
-    folders; else in two renames, a crash between them undone by _restore_swap."""
-    if target.exists() and _exchange(new, target):
-        fault("export_mid_swap")
-        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the previous read model
-        return
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    fault("export_mid_swap")
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _restore_swap(target: Path) -> None:
-    old = target.with_name(f".{target.name}.old")
-    if old.exists() and not target.exists():
-        os.replace(old, target)

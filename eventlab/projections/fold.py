@@ -23,7 +23,7 @@ from eventlab.projections.spec import Projection
 from eventlab.projections.upcasters import upcast
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 Engine = Literal["auto", "in-memory", "streaming"]
 ENGINES = ("auto", "in-memory", "streaming")
@@ -154,7 +154,7 @@ def _big(progress: bool | None, rows: int) -> bool | None:
 
 
 def fold_store(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     *,
     engine: Engine = "auto",

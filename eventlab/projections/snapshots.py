@@ -12,9 +12,7 @@ the Parquet metadata. A changed spec has another hash, so stale snapshots are ne
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,12 +26,13 @@ from eventlab.errors import ValidationError, storage_error, write_failure
 from eventlab.progress import progress_bar
 from eventlab.projections.fold import fold_store, merge_states
 from eventlab.projections.spec import Projection
+from eventlab.storage.durable import atomic_path, is_temporary
+from eventlab.storage.layout import SNAPSHOT_DIR
 from eventlab.timeutil import PointInTime, to_utc
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
-SNAPSHOT_DIR = "_snapshots"
 _ALL = "all"
 
 
@@ -68,7 +67,7 @@ def _read(path: str, mtime: int) -> pl.DataFrame:
     return pl.read_parquet(path)
 
 
-def folder(store: EventStore, projection: Projection) -> Path:
+def folder(store: StoreCore, projection: Projection) -> Path:
     return store.root / SNAPSHOT_DIR / f"{projection.name}-{projection.spec_hash[:16]}"
 
 
@@ -92,7 +91,7 @@ def _parse(path: Path) -> Snapshot | None:
         return None
 
 
-def list_snapshots(store: EventStore, projection: Projection) -> list[Snapshot]:
+def list_snapshots(store: StoreCore, projection: Projection) -> list[Snapshot]:
     """The projection's snapshots, by (position, valid time); the listing is cached until the
     folder changes (its mtime), so a scrubber step does not re-read the folder."""
     base = folder(store, projection)
@@ -115,7 +114,7 @@ def _listing(base: str, stamp: int) -> tuple[Snapshot, ...]:
 
 
 def best_snapshot(
-    store: EventStore, projection: Projection, at: datetime | None, position: int
+    store: StoreCore, projection: Projection, at: datetime | None, position: int
 ) -> Snapshot | None:
     """The usable snapshot covering most: highest position, then latest valid time."""
     usable = [s for s in list_snapshots(store, projection) if s.covers(at, position)]
@@ -123,15 +122,13 @@ def best_snapshot(
 
 
 def _write(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     state: pl.DataFrame,
     at: datetime | None,
     position: int,
 ) -> Snapshot:
-    base = folder(store, projection)
-    final = base / _name(at, position)
-    tmp = base / f".tmp-{uuid.uuid4().hex}.parquet"
+    final = folder(store, projection) / _name(at, position)
     meta = {
         "eventlab.projection": projection.name,
         "eventlab.spec_hash": projection.spec_hash,
@@ -139,15 +136,12 @@ def _write(
         "eventlab.position": str(position),
     }
     try:
-        base.mkdir(parents=True, exist_ok=True)
-        try:
-            state.write_parquet(tmp, metadata=meta)
-        except pl.exceptions.PolarsError as exc:
-            raise write_failure(tmp, exc) from exc
-        os.replace(tmp, final)
+        with atomic_path(final) as tmp:
+            try:
+                state.write_parquet(tmp, metadata=meta)
+            except pl.exceptions.PolarsError as exc:
+                raise write_failure(tmp, exc) from exc
     except OSError as exc:  # disk full, read-only store: no partial snapshot is left
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise storage_error(
             exc,
             f"write a snapshot into store {store.root}",
@@ -157,7 +151,7 @@ def _write(
 
 
 def take_snapshot(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     *,
     at: PointInTime | None = None,
@@ -175,7 +169,7 @@ def take_snapshot(
 
 
 def build_snapshots(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     *,
     every: str = "1mo",
@@ -222,7 +216,7 @@ def build_snapshots(
 
 
 def _already_built(
-    store: EventStore, projection: Projection, points: list[datetime], head: int
+    store: StoreCore, projection: Projection, points: list[datetime], head: int
 ) -> list[Snapshot]:
     """The snapshots of the leading ``points`` that exist at position ``head`` (the longest
     prefix: building resumes from the last of them)."""
@@ -249,7 +243,7 @@ class PruneResult:
 STALE_TMP_SECONDS = 3600
 
 
-def prune_snapshots(store: EventStore, projection: Projection, *, keep: int = 1) -> PruneResult:
+def prune_snapshots(store: StoreCore, projection: Projection, *, keep: int = 1) -> PruneResult:
     """Remove the projection's snapshots that only take space: those of its earlier specs
     (another spec hash, never read again), of the current spec all but the ``keep`` highest
     positions (``keep=0``: all), and temporary files a killed writer left (older than an hour).
@@ -267,7 +261,7 @@ def prune_snapshots(store: EventStore, projection: Projection, *, keep: int = 1)
     snaps = list_snapshots(store, projection)
     kept_positions = sorted({s.position for s in snaps})[-keep:] if keep else []
     doomed += [s.path for s in snaps if s.position not in kept_positions]
-    doomed += [t for t in current.glob(".tmp-*.parquet") if _age(t) > STALE_TMP_SECONDS]
+    doomed += [t for t in current.glob(".*") if _stale_temporary(t)]
     freed = sum(_remove(path) for path in doomed)
     for old in _older_specs(store, projection):
         with suppress(OSError):
@@ -275,7 +269,13 @@ def prune_snapshots(store: EventStore, projection: Projection, *, keep: int = 1)
     return PruneResult(len(doomed), freed, sum(1 for s in snaps if s.position in kept_positions))
 
 
-def _older_specs(store: EventStore, projection: Projection) -> list[Path]:
+def _stale_temporary(path: Path) -> bool:
+    """A temporary file a killed snapshot writer left (durable's or the older ``.tmp-`` name)."""
+    temporary = is_temporary(path) or path.name.startswith(".tmp-")
+    return temporary and _age(path) > STALE_TMP_SECONDS
+
+
+def _older_specs(store: StoreCore, projection: Projection) -> list[Path]:
     """Snapshot folders of the same projection name with another spec hash."""
     base, name = store.root / SNAPSHOT_DIR, projection.name
     if not base.is_dir():

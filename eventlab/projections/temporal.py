@@ -21,7 +21,7 @@ from eventlab.projections.spec import Projection
 from eventlab.timeutil import PointInTime, to_utc
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 AnyProjection = Projection | PythonFold
 META = ("event_id", "position", "version", "occurred_at", "recorded_at", "event_type")
@@ -29,7 +29,7 @@ GRID_LIMIT = 5_000_000
 
 
 def resolve_position(
-    store: EventStore, *, known_at: PointInTime | None = None, at_position: int | None = None
+    store: StoreCore, *, known_at: PointInTime | None = None, at_position: int | None = None
 ) -> int:
     """The highest position a query may see: head, capped by known_at and at_position."""
     bounds = [store.head]
@@ -41,7 +41,7 @@ def resolve_position(
 
 
 def partial_at(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     *,
     at: datetime | None,
@@ -80,7 +80,7 @@ def partial_at(
 
 
 def state(
-    store: EventStore,
+    store: StoreCore,
     projection: AnyProjection,
     *,
     at: PointInTime | None = None,
@@ -110,7 +110,7 @@ def state(
 
 
 def _events(
-    store: EventStore, projection: AnyProjection, keys: Sequence[Any] | None, **window: Any
+    store: StoreCore, projection: AnyProjection, keys: Sequence[Any] | None, **window: Any
 ) -> pl.LazyFrame:
     stream_keyed = projection.key in (("stream_id",),)
     ids = [str(k) for k in keys] if keys is not None and stream_keyed else None
@@ -126,7 +126,7 @@ def _events(
 
 
 def history(
-    store: EventStore,
+    store: StoreCore,
     projection: AnyProjection,
     *,
     keys: Sequence[Any] | None = None,
@@ -164,7 +164,7 @@ def time_points(start: datetime, end: datetime, every: str) -> list[datetime]:
 
 
 def timeline(
-    store: EventStore,
+    store: StoreCore,
     projection: Projection,
     *,
     every: str | None = None,
@@ -213,7 +213,7 @@ def _points(
 
 
 def changes(
-    store: EventStore,
+    store: StoreCore,
     projection: AnyProjection,
     start: PointInTime | int,
     end: PointInTime | int,

@@ -19,18 +19,18 @@ if TYPE_CHECKING:
     from eventlab.projections.diff import Changes
     from eventlab.projections.export import ExportResult
     from eventlab.projections.snapshots import PruneResult, Snapshot
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 
 @dataclass(frozen=True)
 class ProjectionView:
     """A projection over one store. Every method is a pure query; nothing is cached here."""
 
-    store: EventStore
+    store: StoreCore
     projection: Projection | PythonFold
 
     @classmethod
-    def bind(cls, store: EventStore, projection: Any, name: str | None = None) -> ProjectionView:
+    def bind(cls, store: StoreCore, projection: Any, name: str | None = None) -> ProjectionView:
         if isinstance(projection, (Projection, PythonFold)):
             return cls(store, projection)
         if isinstance(projection, (str, Path)):

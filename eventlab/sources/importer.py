@@ -9,10 +9,8 @@ Re-importing a file adds nothing: event ids are derived from the records (see
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,15 +25,16 @@ from eventlab.sources.files.xes import read_xes
 from eventlab.sources.mapping import ColumnMapping
 from eventlab.sources.source import infer_format, slug, source_stem
 from eventlab.sources.summary import ImportSummary
-from eventlab.store.eventstore import EventStore
-from eventlab.store.layout import QUARANTINE_DIR, check_stream_types
+from eventlab.storage.durable import atomic_path
+from eventlab.storage.layout import QUARANTINE_DIR, check_stream_types
+from eventlab.store.core import StoreCore
 from eventlab.timeutil import check_time_zone
 
 FORMATS = ("csv", "jsonl", "xes")
 
 
 def import_file(
-    store: EventStore,
+    store: StoreCore,
     path: str | Path,
     *,
     format: str | None = None,
@@ -124,7 +123,7 @@ def _format(path: str | Path, format: str | None) -> str:
 
 
 def write_quarantine(root: Path, parsed: Parsed) -> Path:
-    """Write the quarantine atomically (temporary file, fsync, rename); return its path."""
+    """Write the quarantine atomically and durably (eventlab.storage.durable); return its path."""
     folder = root / QUARANTINE_DIR
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -139,20 +138,15 @@ def write_quarantine(root: Path, parsed: Parsed) -> Path:
     while target.exists():
         target = folder / f"{base}-{n}.parquet"
         n += 1
-    tmp = folder / f".{target.name}.tmp"
     try:
-        try:
-            parsed.quarantine.write_parquet(tmp)
-        except pl.exceptions.PolarsError as exc:
-            raise write_failure(tmp, exc) from exc
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            try:
+                parsed.quarantine.write_parquet(tmp)
+            except pl.exceptions.PolarsError as exc:
+                raise write_failure(tmp, exc) from exc
     except Exception as exc:
         if io_errno(exc) is None:
             raise
-        with suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise storage_error(
             exc, f"write the quarantine of {parsed.source} into store {root}",
             f"The file's accepted events were committed; its {parsed.quarantine.height} "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -144,3 +145,117 @@ def append_line(path: Path | str, line: str, *, mode: int = 0o600) -> None:
     finally:
         os.close(fd)
     _trace("fsync-file", path)
+
+
+def _exchange(new: Path, target: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``). False where
+    the system cannot."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_cwd, exchange = -100, 2
+    if renameat2(at_cwd, os.fsencode(new), at_cwd, os.fsencode(target), exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(target))
+
+
+def fsync_tree(folder: Path) -> None:
+    """fsync every file and folder below ``folder`` (deepest first), then ``folder`` itself."""
+    for top, _dirs, names in sorted(os.walk(folder), key=lambda w: -len(Path(w[0]).parts)):
+        for name in names:
+            fsync_file(Path(top) / name)
+        fsync_dir(top)
+
+
+def replace_folder(new: Path, target: Path, *, midway: Callable[[], None] | None = None) -> None:
+    """Replace folder ``target`` by the complete folder ``new`` (same parent), durably.
+
+    Where the system can exchange two folders it is one atomic step; elsewhere two renames,
+    and a crash between them is undone by :func:`restore_folder`. ``midway`` runs between
+    the steps (a crash-test hook)."""
+    fsync_tree(new)
+    if target.exists() and _exchange(new, target):
+        fsync_dir(target.parent)
+        if midway is not None:
+            midway()
+        shutil.rmtree(new, ignore_errors=True)  # ``new`` now holds the previous folder
+        return
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+    if midway is not None:
+        midway()
+    os.replace(new, target)
+    fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_folder(target: Path) -> None:
+    """Undo a :func:`replace_folder` that was killed between its two renames."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+        fsync_dir(target.parent)
+
+
+def create_new(path: Path | str, data: bytes, *, mode: int = 0o600) -> bool:
+    """Create ``path`` with ``data`` unless it exists (then False), without a sync of its own:
+    for many small files made durable together by :func:`sync_files`. Readers never see a
+    partial file (written under a temporary name, then linked)."""
+    target = Path(path)
+    tmp = temporary_name(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+    return True
+
+
+def sync_files(folder: Path, files: list[Path]) -> None:
+    """Make many new files of one folder durable: one ``syncfs`` of their file system (Linux),
+    else an fsync per file; then the folder (their names)."""
+    if _syncfs(folder) != 0:
+        for path in files:
+            fsync_file(path)
+    fsync_dir(folder)
+
+
+def _syncfs(folder: Path) -> int:
+    import ctypes
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        done = int(ctypes.CDLL(None, use_errno=True).syncfs(fd))
+    except (OSError, AttributeError):
+        return -1
+    finally:
+        os.close(fd)
+    _trace("syncfs", folder)
+    return done
+
+
+def overwrite_and_remove(path: Path, size: int) -> None:
+    """Overwrite ``size`` bytes of ``path`` with zeros on disk, then remove it and make the
+    removal durable (best effort against recovery of the old bytes: copy-on-write or
+    journaling file systems and SSDs may keep old blocks)."""
+    with open(path, "r+b") as handle:
+        handle.write(b"\0" * size)
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()
+    fsync_dir(path.parent)

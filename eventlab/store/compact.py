@@ -19,8 +19,6 @@ compaction must call ``refresh()`` before scanning again (its file list names re
 from __future__ import annotations
 
 import hashlib
-import shutil
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +30,15 @@ from polars_hash import CryptographicHashingNameSpace
 from eventlab.envelope import ENVELOPE, ENVELOPE_COLUMNS
 from eventlab.errors import CorruptStoreError, ValidationError
 from eventlab.progress import progress_bar
-from eventlab.store.layout import data_file_name, partition_dir
-from eventlab.store.log import Commit, DataFile, LogState
-from eventlab.store.txn import Transaction, fault
+from eventlab.storage.layout import data_file_name, partition_dir
+from eventlab.storage.log import DataFile, LogState
+from eventlab.storage.protocol import Staging
 from eventlab.store.writer import file_sha256, write_file
 
 if TYPE_CHECKING:
     from polars._typing import PolarsDataType
 
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 DEFAULT_TARGET_ROWS = 1_000_000
 _CHUNK = 250_000
@@ -162,19 +160,20 @@ def file_hashes(
     root: Path,
     files: Iterable[DataFile],
     schema: dict[str, pl.DataType],
-    folder: Path | None = None,
+    locate: Callable[[str], Path] | None = None,
 ) -> list[pl.DataFrame]:
-    """Row hashes of the files, one frame per stream type (read from ``folder`` if given)."""
-    base = root if folder is None else folder
+    """Row hashes of the files, one frame per stream type (``locate(rel)`` finds a file that
+    is not published yet, e.g. a staged one)."""
     by_type: dict[str, list[Path]] = {}
     for data_file in files:
-        by_type.setdefault(data_file.stream_type, []).append(base / data_file.path)
+        path = root / data_file.path if locate is None else locate(data_file.path)
+        by_type.setdefault(data_file.stream_type, []).append(path)
     return [row_hashes(scan_events(paths, t, schema)) for t, paths in sorted(by_type.items())]
 
 
 # ----------------------------------------------------------------- compaction
 def compact(
-    store: EventStore, *, target_rows: int = DEFAULT_TARGET_ROWS, progress: bool | None = None
+    store: StoreCore, *, target_rows: int = DEFAULT_TARGET_ROWS, progress: bool | None = None
 ) -> CompactResult:
     """Merge small files per partition; see the module docstring for the guarantees."""
     if isinstance(target_rows, bool) or not isinstance(target_rows, int) or target_rows < 2:
@@ -182,37 +181,33 @@ def compact(
             f"target_rows={target_rows!r} is not valid; use an int >= 2 (rows per merged file, "
             f"default {DEFAULT_TARGET_ROWS:,})."
         )
-    with store._locked_write("compact"):
+    with store.protocol.writing("compact"):
         return _compact_locked(store, target_rows, progress)
 
 
-def _compact_locked(store: EventStore, target_rows: int, progress: bool | None) -> CompactResult:
-    state = store._state
+def _compact_locked(store: StoreCore, target_rows: int, progress: bool | None) -> CompactResult:
+    state = store.log_state
     before = list(state.files.values())
     groups = plan(before, target_rows)
     if not groups:
         return _result(None, before, [], [], None)
     removed = [f for group in groups for f in group]
     _check_unchanged(store.root, removed)
-    fault("before_stage")
-    transaction = Transaction(store.root, uuid.uuid4().hex)
+    staging = store.protocol.stage()
     schema = store_schema(state)
     gone = {f.path for f in removed}
     kept = file_hashes(store.root, (f for f in before if f.path not in gone), schema)
     old = file_hashes(store.root, removed, schema)
     with progress_bar(sum(f.rows for f in removed), "compacting", progress) as bar:
-        added = _write_groups(store.root, groups, schema, state.commit + 1, transaction, bar)
-    fault("after_stage")
-    new = file_hashes(store.root, added, schema, folder=transaction.folder)
-    digest = _same_content(kept + old, kept + new, transaction)
-    entry = Commit(
-        number=state.commit + 1, kind="compact", txn=transaction.txn,
-        recorded_at=store._next_recorded_at().isoformat(), first_position=None,
-        last_position=None, events=0, added=tuple(added), removed=tuple(sorted(gone)),
+        added = _write_groups(store.root, groups, schema, state.commit + 1, staging, bar)
+    new = file_hashes(store.root, added, schema, locate=staging.path)
+    digest = _same_content(kept + old, kept + new, staging)
+    entry = store.protocol.entry(
+        "compact", staging.txn, first_position=None, last_position=None, events=0,
+        added=tuple(added), removed=tuple(sorted(gone)),
         info={"content_sha256": digest, "files_removed": len(gone), "files_added": len(added)},
-        prev_hash=state.head_hash,
-    ).sealed()
-    store._publish(entry, transaction)
+    )
+    store.protocol.commit(entry, staging)
     return _result(entry.number, before, removed, added, digest)
 
 
@@ -251,7 +246,7 @@ def _write_groups(
     groups: list[list[DataFile]],
     schema: dict[str, pl.DataType],
     commit: int,
-    transaction: Transaction,
+    staging: Staging,
     bar: Callable[[int], None] | None,
 ) -> list[DataFile]:
     added: list[DataFile] = []
@@ -260,20 +255,20 @@ def _write_groups(
         present = {c for f in group for c in f.columns}
         wanted = {c: t for c, t in schema.items() if c in ENVELOPE or c in present}
         rows = scan_events([root / f.path for f in group], stream_type, wanted).collect()
-        name = data_file_name(commit, transaction.txn, index)
+        name = data_file_name(commit, staging.txn, index)
         rel = f"{partition_dir(stream_type, month)}/{name}"
-        added.append(write_file(rows, rel, transaction.staged(rel), stream_type, month))
+        added.append(write_file(rows, rel, staging.path(rel), stream_type, month))
         if bar is not None:
             bar(rows.height)
     return added
 
 
 def _same_content(
-    before: list[pl.DataFrame], after: list[pl.DataFrame], transaction: Transaction
+    before: list[pl.DataFrame], after: list[pl.DataFrame], staging: Staging
 ) -> str:
     digest, check = content_sha256(before), content_sha256(after)
     if digest != check:
-        shutil.rmtree(transaction.folder, ignore_errors=True)
+        staging.discard()
         raise CorruptStoreError(
             f"compaction would change the store's events (content sha256 {digest[:12]}… before, "
             f"{check[:12]}… after); nothing was committed and the staged files were deleted. "

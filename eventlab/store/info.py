@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class StoreInfo:
         return info_html(self)
 
 
-def compute_info(store: EventStore) -> StoreInfo:
+def compute_info(store: StoreCore) -> StoreInfo:
     frame = store.scan().select("stream_type", "stream_id", "event_type", "occurred_at")
     by_type = (
         frame.group_by("stream_type", "event_type").agg(pl.len().alias("n"))
@@ -56,7 +56,7 @@ def compute_info(store: EventStore) -> StoreInfo:
     event_types = by_type.group_by("event_type").agg(pl.col("n").sum()).sort(
         "n", "event_type", descending=[True, False]
     )
-    state = store._state
+    state = store.log_state
     return StoreInfo(
         path=str(store.root),
         events=int(by_type["n"].sum()),

@@ -17,9 +17,9 @@ import polars as pl
 
 from eventlab.envelope import ENVELOPE, ENVELOPE_COLUMNS
 from eventlab.errors import ValidationError
-from eventlab.privacy.codec import decode_personal
-from eventlab.store.layout import HIVE_SCHEMA
-from eventlab.store.log import DataFile, LogState
+from eventlab.storage.layout import HIVE_SCHEMA
+from eventlab.storage.log import DataFile, LogState
+from eventlab.storage.privacy.codec import decode_personal
 from eventlab.timeutil import PointInTime, to_utc
 
 

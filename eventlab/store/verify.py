@@ -1,6 +1,6 @@
 """``store.verify()``: check a store against its hash-chained commit log, trusting neither.
 
-It reads the log files itself (not through :class:`~eventlab.store.log.LogState`, which stops at
+It reads the log files itself (not through :class:`~eventlab.storage.log.LogState`, which stops at
 the first broken link), so it reports on a store that ``EventStore.open`` refuses. Checks:
 
 * the log: every entry parses, is named after its number, numbers run 1..n without gaps, each
@@ -20,6 +20,7 @@ flight shows as ``txn_pending``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +28,19 @@ from typing import Any
 
 import polars as pl
 
-from eventlab.errors import StoreNotFoundError
+from eventlab.errors import CorruptStoreError, StoreNotFoundError
 from eventlab.progress import progress_bar
-from eventlab.store.layout import EVENTS_DIR, LOG_DIR, META_FILE, TXN_DIR, commit_number
-from eventlab.store.log import GENESIS_HASH, Commit, DataFile, hash_body
+from eventlab.storage import trees
+from eventlab.storage.layout import EVENTS_DIR, LOG_DIR, META_FILE, TXN_DIR, commit_number
+from eventlab.storage.log import GENESIS_HASH, Commit, DataFile, hash_body
 from eventlab.store.writer import file_sha256
 
 #: every kind of finding, in the order they are checked
 KINDS = (
     "log_unreadable", "log_stray", "log_misnamed", "log_missing", "hash_mismatch", "chain_broken",
     "commit_inconsistent", "anchor_missing", "file_missing", "file_unreadable", "file_sha256",
-    "file_rows", "file_unlisted", "txn_pending", "position_duplicate", "position_gap",
+    "file_rows", "file_unlisted", "link_in_events", "folder_unlisted", "txn_pending",
+    "position_duplicate", "position_gap",
     "version_gap", "event_id_duplicate",
 )
 MAX_PER_KIND = 20  # findings listed one by one per kind; the rest are summed up in one more
@@ -109,6 +112,11 @@ class _Log:
     head: int = 0
     hashes: set[str] = field(default_factory=set)
     live: dict[str, DataFile] = field(default_factory=dict)
+    #: every file any commit added (a spare publication tree may still hold removed ones)
+    ever: set[str] = field(default_factory=set)
+    #: logged commits events/ does not show yet (a killed writer's; recovery publishes them)
+    unpublished: list[int] = field(default_factory=list)
+    visible: int | None = None
 
     def add(self, kind: str, where: str, detail: str) -> None:
         self.findings.append(Finding(kind, where, detail))
@@ -139,6 +147,10 @@ def verify_store(
 # ----------------------------------------------------------------- the log
 def _read_log(root: Path) -> _Log:
     log = _Log()
+    try:
+        log.visible = trees.active_version(root)
+    except CorruptStoreError as exc:
+        log.add("link_in_events", EVENTS_DIR, str(exc))
     folder = root / LOG_DIR
     names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     numbered = sorted((n, name) for name in names if (n := commit_number(name)) is not None)
@@ -159,7 +171,11 @@ def _read_log(root: Path) -> _Log:
         if commit is None:
             continue
         _check_entry(raw, commit, number, prev_hash, where, log)
-        _apply(commit, log)
+        log.ever.update(f.path for f in commit.added)
+        if log.visible is not None and number > log.visible:
+            log.unpublished.append(number)
+        else:
+            _apply(commit, log)
         prev_hash = str(raw.get("hash"))
         log.commits += 1
         log.head_hash = prev_hash
@@ -281,34 +297,59 @@ def _check_file(root: Path, data_file: DataFile, log: _Log) -> pl.DataFrame | No
 
 
 def _check_folder(root: Path, log: _Log) -> list[Finding]:
-    """Files under events/ the log does not list, and interrupted commits in _txn/."""
-    findings: list[Finding] = []
-    in_flight: set[str] = set()
-    txn_root = root / TXN_DIR
-    for folder in sorted(txn_root.iterdir()) if txn_root.is_dir() else []:
-        intent = _intent(folder)
-        in_flight.update(intent)
-        findings.append(Finding(
-            "txn_pending", f"{TXN_DIR}/{folder.name}",
-            f"interrupted commit, {len(intent)} file(s) published: "
-            f"{sorted(intent)[:3]}. EventStore.open (or the next append) recovers it.",
-        ))
-    events = root / EVENTS_DIR
-    on_disk = sorted(p.relative_to(root).as_posix() for p in events.rglob("*") if p.is_file())
-    findings += [
-        Finding("file_unlisted", rel, "under events/ but not listed by the log: engines that "
-                "read the folder see it (injected, or left by a removed commit)")
-        for rel in on_disk if rel not in log.live and rel not in in_flight
+    """What other engines could see besides the committed files: unlisted files, links and
+    folders under events/ (and in the spare publication tree), interrupted commits."""
+    staging = root / TXN_DIR
+    findings = [
+        Finding("txn_pending", f"{TXN_DIR}/{folder.name}", "staged files of an interrupted "
+                "commit (invisible to readers); the next writer or EventStore.open removes it")
+        for folder in (sorted(staging.iterdir()) if staging.is_dir() else [])
     ]
+    findings += [
+        Finding("txn_pending", f"commit {n}", "logged but not yet visible in events/ (its "
+                "writer was killed); EventStore.open or the next write publishes it")
+        for n in log.unpublished
+    ]
+    visible = _check_tree(root / EVENTS_DIR, set(log.live), "events/")
+    spare = _spare_tree(root)
+    if spare is not None:  # it becomes events/ at the next commit: nothing foreign in it
+        shown = f"{spare.relative_to(root).as_posix()}/"
+        seen = {(f.kind, f.where.removeprefix("events/")) for f in visible}
+        visible += [f for f in _check_tree(spare, log.ever, shown)
+                    if (f.kind, f.where.removeprefix(shown)) not in seen]
+    return findings + visible
+
+
+def _spare_tree(root: Path) -> Path | None:
+    current = trees.active(root)
+    if current is None:
+        return None
+    others = [t for t in trees.trees(root) if t.slot != current.slot]
+    return others[0].path(root) if others else None
+
+
+def _check_tree(tree: Path, listed: set[str], shown: str) -> list[Finding]:
+    """Files, links and folders under ``tree`` that ``listed`` (paths ``events/...``) does not
+    explain."""
+    findings: list[Finding] = []
+    folders = {parent.as_posix() for rel in listed for parent in Path(rel).parents}
+    for top, dirs, names in os.walk(tree, followlinks=False):
+        here = Path(EVENTS_DIR) / Path(top).relative_to(tree)
+        for name in sorted(dirs + names):
+            path, rel = Path(top) / name, (here / name).as_posix()
+            where = shown + rel.split("/", 1)[-1]
+            if path.is_symlink():
+                findings.append(Finding("link_in_events", where, f"a symbolic link to "
+                                        f"{os.readlink(path)!r}: engines that read the folder "
+                                        "follow it (put there by hand?)"))
+            elif name in dirs and rel not in folders:
+                findings.append(Finding("folder_unlisted", where,
+                                        "a folder that holds no committed file"))
+            elif name in names and rel not in listed:
+                findings.append(Finding("file_unlisted", where, "not listed by the log: engines "
+                                        "that read events/ see it (injected, or left by a "
+                                        "removed commit)"))
     return findings
-
-
-def _intent(folder: Path) -> list[str]:
-    try:
-        data = json.loads((folder / "intent.json").read_text())
-        return [str(p) for p in data.get("added", [])]
-    except (OSError, ValueError, AttributeError):
-        return []
 
 
 # ----------------------------------------------------------------- the events

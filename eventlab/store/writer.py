@@ -10,8 +10,8 @@ import polars as pl
 
 from eventlab.envelope import ENVELOPE, payload_columns
 from eventlab.errors import write_failure
-from eventlab.store.layout import ROW_GROUP_SIZE, data_file_name, partition_dir
-from eventlab.store.log import DataFile
+from eventlab.storage.layout import ROW_GROUP_SIZE, data_file_name, partition_dir
+from eventlab.storage.log import DataFile
 
 FILE_ENVELOPE = [c for c in ENVELOPE if c != "stream_type"]
 

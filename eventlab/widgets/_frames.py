@@ -17,14 +17,14 @@ from eventlab.timeutil import to_utc
 
 if TYPE_CHECKING:
     from eventlab.projections.spec import Projection
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 STEP_ALIASES = {"hour": "1h", "day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo",
                 "year": "1y"}
 WINDOW_COLUMNS = ("position", "occurred_at", "stream_type", "stream_id", "event_type")
 
 
-def default_projection(store: EventStore) -> Projection:
+def default_projection(store: StoreCore) -> Projection:
     """What a store shows without a projection: per stream, events, first/last time, last type."""
     from eventlab import reducers as r
     from eventlab.projections.spec import Projection
@@ -42,7 +42,7 @@ def default_projection(store: EventStore) -> Projection:
 
 
 def step_points(
-    store: EventStore,
+    store: StoreCore,
     stream_types: Sequence[str] | None,
     step: str | Sequence[Any],
     position: int,
@@ -81,7 +81,7 @@ def step_points(
     return series.rename("at")
 
 
-def commit_points(store: EventStore) -> pl.DataFrame:
+def commit_points(store: StoreCore) -> pl.DataFrame:
     """One row per transaction time: ``recorded_at`` and the last ``position`` known then."""
     return (
         store.scan().group_by("recorded_at").agg(pl.col("position").max())

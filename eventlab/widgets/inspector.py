@@ -9,10 +9,10 @@ import ipywidgets as w
 import polars as pl
 
 from eventlab import charts
+from eventlab.api import EventStore
 from eventlab.envelope import ENVELOPE
 from eventlab.errors import ValidationError
 from eventlab.projections.view import ProjectionView
-from eventlab.store.eventstore import EventStore
 from eventlab.widgets import _frames as F
 from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors, table_html
 

@@ -16,11 +16,11 @@ import ipywidgets as w
 import polars as pl
 
 from eventlab import charts
+from eventlab.api import EventStore
 from eventlab.envelope import ENVELOPE, UTC_DATETIME
 from eventlab.errors import ValidationError
 from eventlab.projections.reference import PythonFold
 from eventlab.projections.view import ProjectionView
-from eventlab.store.eventstore import EventStore
 from eventlab.timeutil import PointInTime, to_utc
 from eventlab.widgets import _frames as F
 from eventlab.widgets._base import (

@@ -33,7 +33,8 @@ from eventlab.write.commands import Command, commands_frame, field_schema, valid
 from eventlab.write.decider import EVENT_META, Decider, registry
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import AppendResult, EventStore
+    from eventlab.store.append import AppendResult
+    from eventlab.store.core import StoreCore
 
 Deciders = Decider | Sequence[Decider]
 OUTCOME_COLUMNS = ["seq", "command_id", "command_type", "stream_type", "stream_id", "outcome",
@@ -103,7 +104,7 @@ class HandleResult:
 
 
 # ------------------------------------------------------------------------ state loading
-def load_partial(store: EventStore, decider: Decider, stream_ids: pl.Series | None = None,
+def load_partial(store: StoreCore, decider: Decider, stream_ids: pl.Series | None = None,
                  *, at_position: int | None = None) -> pl.DataFrame:
     """Partial states of ``stream_ids`` (all streams when None) at ``at_position`` (head): the
     projection's fold, starting from the best snapshot of ``decider.projection`` if any."""
@@ -128,7 +129,7 @@ def load_partial(store: EventStore, decider: Decider, stream_ids: pl.Series | No
     return engine.conform(merged.collect(), decider)
 
 
-def load_state(store: EventStore, decider: Decider, stream_ids: Sequence[str] | None = None
+def load_state(store: StoreCore, decider: Decider, stream_ids: Sequence[str] | None = None
                ) -> pl.DataFrame:
     """The decision state of streams (all when None) at the store's head, as ``decide`` sees
     it: initial values for unknown streams, ``version`` and derived fields."""
@@ -140,7 +141,7 @@ def load_state(store: EventStore, decider: Decider, stream_ids: Sequence[str] | 
 
 
 # ------------------------------------------------------------------------ idempotency
-def prior_outcomes(store: EventStore, frame: pl.DataFrame, types: list[str]) -> pl.DataFrame:
+def prior_outcomes(store: StoreCore, frame: pl.DataFrame, types: list[str]) -> pl.DataFrame:
     """First outcomes of the frame's commands handled before: journal rows, then commands
     whose events are stored (``causation_id``) but whose journal row was lost."""
     ids = frame["command_id"].unique()
@@ -174,7 +175,7 @@ class _Plan:
     rounds: int
 
 
-def _decide(store: EventStore, rows: pl.DataFrame, deciders: dict[str, Decider]) -> tuple[
+def _decide(store: StoreCore, rows: pl.DataFrame, deciders: dict[str, Decider]) -> tuple[
     pl.DataFrame, pl.DataFrame, int
 ]:
     """Decide valid, new commands per decider; outcomes by seq and the events to append."""
@@ -196,7 +197,7 @@ def _decide(store: EventStore, rows: pl.DataFrame, deciders: dict[str, Decider])
     return decided, pl.concat(events, how="diagonal_relaxed"), rounds
 
 
-def _prepare(store: EventStore, frame: pl.DataFrame, deciders: dict[str, Decider],
+def _prepare(store: StoreCore, frame: pl.DataFrame, deciders: dict[str, Decider],
              now: datetime) -> _Plan:
     types = sorted({d.stream_type for d in deciders.values()})
     kinds = {name: d.stream_type for name, d in deciders.items()}
@@ -267,7 +268,7 @@ def _as_frame(commands: pl.DataFrame | Sequence[Command] | Command) -> pl.DataFr
     )
 
 
-def handle_many(store: EventStore, commands: pl.DataFrame | Sequence[Command],
+def handle_many(store: StoreCore, commands: pl.DataFrame | Sequence[Command],
                 deciders: Deciders, *, retries: int = 3) -> HandleResult:
     """Handle a frame of commands (see the module docstring); one atomic append."""
     started = time.perf_counter()
@@ -304,7 +305,7 @@ def _after_append(plan: _Plan, result: AppendResult | None) -> tuple[pl.DataFram
     return outcomes, plan.journal.filter(~mark)
 
 
-def handle(store: EventStore, command: Command, deciders: Deciders, *,
+def handle(store: StoreCore, command: Command, deciders: Deciders, *,
            retries: int = 3) -> Outcome:
     """Handle one command: validate, load its stream's state, decide, append (see module)."""
     if not isinstance(command, Command):

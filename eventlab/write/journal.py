@@ -17,7 +17,6 @@ rows (same ``journal_order`` and command), so nothing is lost or doubled.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -28,12 +27,13 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from eventlab.envelope import UTC_DATETIME
-from eventlab.store.txn import fault
+from eventlab.storage.durable import write_with
+from eventlab.storage.faults import fault
+from eventlab.storage.layout import JOURNAL_DIR
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
-JOURNAL_DIR = "_commands"
 SCHEMA: dict[str, pl.DataType] = {
     "command_id": pl.String(), "command_type": pl.String(), "stream_type": pl.String(),
     "stream_id": pl.String(), "occurred_at": UTC_DATETIME, "correlation_id": pl.String(),
@@ -61,12 +61,9 @@ def write(root: Path, rows: pl.DataFrame) -> Path | None:
 
 
 def _publish(base: Path, frame: pl.DataFrame, stamp: int) -> Path:
-    """Write ``frame`` to a temporary name and rename it to ``j-<stamp>-<random>.parquet``."""
-    base.mkdir(parents=True, exist_ok=True)
+    """Write ``frame`` durably as ``j-<stamp>-<random>.parquet`` (eventlab.storage.durable)."""
     name = f"j-{stamp:020d}-{uuid.uuid4().hex[:12]}.parquet"
-    tmp = base / f".tmp-{name}"
-    frame.write_parquet(tmp)
-    os.replace(tmp, base / name)
+    write_with(base / name, frame.write_parquet)
     return base / name
 
 
@@ -78,7 +75,7 @@ class JournalCompaction:
     commands: int
 
 
-def compact_journal(store: EventStore) -> JournalCompaction:
+def compact_journal(store: StoreCore) -> JournalCompaction:
     """Merge the store's command journal files into one (see the module docstring)."""
     return JournalCompaction(*compact(store.root))
 

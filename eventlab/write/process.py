@@ -28,7 +28,6 @@ Only one runner of a process works at a time (a file lock).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +39,12 @@ from filelock import FileLock
 from eventlab.errors import ValidationError
 from eventlab.projections.fold import fold
 from eventlab.projections.spec import Projection
+from eventlab.storage.durable import write_json
 from eventlab.textformat import format_text
 from eventlab.write.handling import Deciders, handle_many
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 PROCESS_DIR = "_processes"
 
@@ -157,22 +157,19 @@ class ProcessManager:
         self.state = state
 
     # ------------------------------------------------------------------ checkpoint
-    def _path(self, store: EventStore) -> Path:
+    def _path(self, store: StoreCore) -> Path:
         return store.root / PROCESS_DIR / f"{self.name}.json"
 
-    def checkpoint(self, store: EventStore) -> int:
+    def checkpoint(self, store: StoreCore) -> int:
         """The last store position this process has fully reacted to (0: none)."""
         path = self._path(store)
         return int(json.loads(path.read_text())["position"]) if path.exists() else 0
 
-    def _save(self, store: EventStore, position: int) -> None:
-        path = self._path(store)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"position": position}))
-        os.replace(tmp, path)
+    def _save(self, store: StoreCore, position: int) -> None:
+        write_json(self._path(store), {"position": position}, indent=None)
 
     # ------------------------------------------------------------------ running
-    def run(self, store: EventStore, deciders: Deciders, *, max_rounds: int = 100) -> ProcessRun:
+    def run(self, store: StoreCore, deciders: Deciders, *, max_rounds: int = 100) -> ProcessRun:
         """React to every event after the checkpoint, round after round, until none is left."""
         (store.root / PROCESS_DIR).mkdir(exist_ok=True)
         with FileLock(str(store.root / PROCESS_DIR / f"{self.name}.lock")):
@@ -195,7 +192,7 @@ class ProcessManager:
                     "kind": pl.String})
         return ProcessRun(self.name, rounds, read, start, position, frame)
 
-    def _events(self, store: EventStore, after: int, head: int) -> pl.DataFrame:
+    def _events(self, store: StoreCore, after: int, head: int) -> pl.DataFrame:
         types = sorted({r.event_type for r in self.reactions})
         needed = {c for r in self.reactions for i in r.issue for c in i.columns()}
         known = set(self.state.fields) if self.state is not None else set()
@@ -203,7 +200,7 @@ class ProcessManager:
                           include=sorted(needed - known - {"reason"}))
         return scan.collect().sort("position")
 
-    def _with_state(self, store: EventStore, rows: pl.DataFrame) -> pl.DataFrame:
+    def _with_state(self, store: StoreCore, rows: pl.DataFrame) -> pl.DataFrame:
         if self.state is None or rows.height == 0:
             return rows
         clash = [f for f in self.state.fields if f in rows.columns]
@@ -217,7 +214,7 @@ class ProcessManager:
         memory = fold(events.filter(pl.col("correlation_id").is_in(ids.implode())), self.state)
         return rows.join(memory, on="correlation_id", how="left")
 
-    def _react(self, store: EventStore, events: pl.DataFrame, deciders: Deciders) -> list[
+    def _react(self, store: StoreCore, events: pl.DataFrame, deciders: Deciders) -> list[
         pl.DataFrame
     ]:
         if events.height == 0:
@@ -241,13 +238,13 @@ class ProcessManager:
         return [done] if undo.height == 0 else [done, self._handle(
             store, undo, deciders, "compensation")]
 
-    def _handle(self, store: EventStore, commands: pl.DataFrame, deciders: Deciders,
+    def _handle(self, store: StoreCore, commands: pl.DataFrame, deciders: Deciders,
                 kind: str) -> pl.DataFrame:
         frame = commands.with_columns(actor=pl.lit(f"process:{self.name}"))
         result = handle_many(store, frame, deciders)
         return result.outcomes.with_columns(kind=pl.lit(kind))
 
-    def _compensations(self, store: EventStore, commands: pl.DataFrame,
+    def _compensations(self, store: StoreCore, commands: pl.DataFrame,
                        outcomes: pl.DataFrame) -> pl.DataFrame:
         failed = outcomes.filter(
             (pl.col("outcome") == "rejected")

@@ -33,7 +33,7 @@ from eventlab.write.commands import META, field_schema, validate
 from eventlab.write.decider import Decider
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 CHANGES = ("same", "rejected now", "accepted now", "different events", "other reason")
 
@@ -69,7 +69,7 @@ def signatures(events: pl.DataFrame, decider: Decider, by: str) -> pl.DataFrame:
         event_types=pl.col("event_type"), signature=sig.str.join(" | "))
 
 
-def _recorded_from_events(store: EventStore, decider: Decider, as_commands: Mapping[str, str]
+def _recorded_from_events(store: StoreCore, decider: Decider, as_commands: Mapping[str, str]
                           ) -> tuple[pl.DataFrame, pl.DataFrame]:
     stored = store.scan(stream_types=[decider.stream_type], include=list(
         {*decider.payload_schema, *field_schema(decider.command_types)})).collect()
@@ -82,7 +82,7 @@ def _recorded_from_events(store: EventStore, decider: Decider, as_commands: Mapp
     return commands, outcomes
 
 
-def _recorded_from_journal(store: EventStore, decider: Decider) -> tuple[pl.DataFrame,
+def _recorded_from_journal(store: StoreCore, decider: Decider) -> tuple[pl.DataFrame,
                                                                          pl.DataFrame]:
     fields = field_schema(decider.command_types)
     rows = journal.read(store.root).filter(
@@ -130,7 +130,7 @@ def _change(a: str, b: str) -> pl.Expr:
     )
 
 
-def what_if(store: EventStore, decider: Decider, *, source: str = "journal",
+def what_if(store: StoreCore, decider: Decider, *, source: str = "journal",
             as_commands: Mapping[str, str] | None = None, baseline: Decider | None = None,
             label: str | None = None) -> WhatIf:
     """Back-test ``decider`` on the store's recorded history (see the module docstring)."""

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from eventlab.storage.faults import COMMIT_POINTS
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("store_worker.py")
-FAULT_POINTS = (
-    "before_stage", "after_stage", "after_intent", "mid_publish", "after_publish", "after_commit",
-)
+FAULT_POINTS = COMMIT_POINTS  # where a commit can be killed, in order (eventlab.storage.faults)
+#: kills at these points leave a logged commit that recovery rolls forward
+ROLLED_FORWARD = ("after_commit", "mid_publish", "after_publish")
 
 
 def worker_env(fault: str | None = None) -> dict[str, str]:

@@ -26,7 +26,7 @@ import polars as pl
 from batches import T0, make_batch, partial_batches
 
 from eventlab import ConcurrencyError, EventStore
-from eventlab.store.lock import writer_lock
+from eventlab.storage.lock import writer_lock
 
 
 def say(*parts: object) -> None:

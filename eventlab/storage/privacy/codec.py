@@ -1,9 +1,10 @@
 """Encrypting personal values on append, decrypting them on every read (crypto-shredding).
 
 A personal value is stored as the text ``enc:v1:<key id>:<base64url(nonce || ciphertext)>``:
-AES-256-GCM with the subject's key (see :mod:`eventlab.privacy.keys`), a random 96-bit nonce, and
-associated data ``eventlab/v1|<key id>|<column>`` that binds it to its subject and column (moved
-to another column or re-labelled with another key id, it does not decrypt). Values are stored
+AES-256-GCM with the subject's key (see :mod:`eventlab.storage.privacy.keys`), a random
+96-bit nonce, and associated data ``eventlab/v1|<key id>|<column>`` that binds it to its
+subject and column (moved to another column or re-labelled with another key id, it does not
+decrypt). Values are stored
 and read back as text (an Int64 personal column comes back as String); nulls stay null.
 
 Equal values of one subject in one column within one batch share a ciphertext: the batch's
@@ -31,8 +32,8 @@ import polars as pl
 from polars_hash import CryptographicHashingNameSpace
 
 from eventlab.errors import CorruptStoreError, ValidationError, require
-from eventlab.privacy.config import load_config
-from eventlab.privacy.keys import KeyStore
+from eventlab.storage.privacy.config import load_config
+from eventlab.storage.privacy.keys import KeyStore
 
 PREFIX = "enc:v1:"
 REDACTED = "[redacted]"
@@ -51,7 +52,7 @@ def associated_data(kid: str, column: str) -> bytes:
 
 
 def key_ids(subjects: pl.Expr) -> pl.Expr:
-    """Vectorized :func:`eventlab.privacy.keys.key_id`."""
+    """Vectorized :func:`eventlab.storage.privacy.keys.key_id`."""
     salted = pl.lit("eventlab-subject\x1f") + subjects
     return CryptographicHashingNameSpace(salted).sha2_256().str.slice(0, 32)
 

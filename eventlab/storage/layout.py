@@ -7,9 +7,12 @@
       _log/00000000000000000001.json       commit log, one JSON file per commit (hash chain)
       _writer.lock, _writer.pid            the single-writer lock and who holds it
       _txn/<txn>/                          staging area of a commit in progress (crash recovery)
+      _tree/a.<commit>/, _tree/b.<commit>/ publication trees: hard links of the committed files
       _quarantine/<import>.parquet         rows an importer could not accept, with the reason
       _snapshots/, _keys/, ...             other bookkeeping (all start with "_")
-      events/                              Hive-partitioned Parquet, readable by any engine:
+      events -> _tree/a.<commit>           Hive-partitioned Parquet, readable by any engine
+                                           (a link to the tree of the last commit, see
+                                           storage/trees.py):
         stream_type=<type>/occurred_month=<YYYY-MM>/c<commit>-<txn>-<n>.parquet
 
 Partition keys are ``stream_type`` and the UTC month of ``occurred_at``; neither is stored inside
@@ -26,14 +29,17 @@ import polars as pl
 
 from eventlab.errors import ValidationError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: events/ links to a publication tree (1: events/ was a plain folder)
 EVENTS_DIR = "events"
+TREE_DIR = "_tree"
 LOG_DIR = "_log"
 TXN_DIR = "_txn"
 META_FILE = "_eventlab.json"
 LOCK_FILE = "_writer.lock"
 PID_FILE = "_writer.pid"
 QUARANTINE_DIR = "_quarantine"
+SNAPSHOT_DIR = "_snapshots"
+JOURNAL_DIR = "_commands"
 HIVE_SCHEMA: dict[str, pl.DataType] = {"stream_type": pl.String(), "occurred_month": pl.String()}
 ROW_GROUP_SIZE = 128 * 1024
 

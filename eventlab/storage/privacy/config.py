@@ -19,14 +19,13 @@ cover them (verify checks events, not keys). Every change is also appended to th
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from eventlab.errors import CorruptStoreError, ValidationError
+from eventlab.storage.durable import append_line, write_json
 
 CONFIG_FILE = "_privacy.json"
 AUDIT_FILE = "_privacy_log.jsonl"
@@ -89,25 +88,14 @@ def load_config(root: Path) -> PrivacyConfig:
 
 
 def save_config(root: Path, config: PrivacyConfig) -> None:
-    """Replace ``_privacy.json`` atomically (temporary file, fsync, rename)."""
-    path = root / CONFIG_FILE
-    tmp = root / f".{CONFIG_FILE}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(config.to_json(), handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Replace ``_privacy.json`` atomically and durably (eventlab.storage.durable)."""
+    write_json(root / CONFIG_FILE, config.to_json())
 
 
 def audit(root: Path, action: str, **details: Any) -> None:
     """Append one line to ``_privacy_log.jsonl`` (one ``write`` call, then fsync)."""
     line = json.dumps({"at": datetime.now(UTC).isoformat(), "action": action, **details})
-    fd = os.open(root / AUDIT_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, (line + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_line(root / AUDIT_FILE, line)
 
 
 def read_audit(root: Path) -> list[dict[str, Any]]:
@@ -120,7 +108,7 @@ def read_audit(root: Path) -> list[dict[str, Any]]:
 
 def check_declaration(stream_type: str, columns: list[str], subject: str) -> None:
     from eventlab.envelope import ENVELOPE, PARTITION_ONLY
-    from eventlab.store.layout import check_stream_types
+    from eventlab.storage.layout import check_stream_types
 
     check_stream_types([stream_type])
     if not columns or not all(isinstance(c, str) and c for c in columns):

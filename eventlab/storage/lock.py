@@ -13,7 +13,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from eventlab.errors import LockTimeoutError
-from eventlab.store.layout import LOCK_FILE, PID_FILE
+from eventlab.storage.layout import LOCK_FILE, PID_FILE
 
 
 @contextmanager

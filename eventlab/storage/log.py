@@ -4,14 +4,14 @@ Each commit is one JSON file ``_log/<20-digit number>.json``. It lists the data 
 (with their SHA-256, row count and statistics) and removed (compaction), the payload columns it
 introduced, and the hash of the previous commit: the entries form a hash chain, so rewriting,
 dropping or reordering history is detectable. A commit becomes visible the moment its log file
-is created (an atomic ``link``); nothing else a writer does is visible before that.
+is created (an atomic ``link``, see :mod:`eventlab.storage.durable`); the commit protocol
+(:mod:`eventlab.storage.local`) then makes its files visible to other engines.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -22,7 +22,8 @@ import polars as pl
 
 from eventlab.envelope import dtype_from_str
 from eventlab.errors import CorruptStoreError
-from eventlab.store.layout import LOG_DIR, commit_number, log_file
+from eventlab.storage.durable import write_json
+from eventlab.storage.layout import LOG_DIR, commit_number, log_file
 
 GENESIS_HASH = "0" * 64
 
@@ -143,34 +144,21 @@ def commit_numbers(root: Path) -> list[int]:
     return sorted(n for n in numbers if n is not None)
 
 
-def read_commits(root: Path, after: int = 0) -> list[Commit]:
-    """Commits numbered above ``after``, in order."""
-    return [read_commit(log_file(root, n)) for n in commit_numbers(root) if n > after]
+def read_commits(root: Path, after: int = 0, upto: int | None = None) -> list[Commit]:
+    """Commits numbered above ``after`` (and at most ``upto``), in order."""
+    return [
+        read_commit(log_file(root, n))
+        for n in commit_numbers(root)
+        if n > after and (upto is None or n <= upto)
+    ]
 
 
 def write_commit(root: Path, commit: Commit) -> None:
-    """Create the log file of ``commit`` atomically; fail if that number already exists."""
-    final = log_file(root, commit.number)
-    tmp = final.with_name(f".tmp-{commit.txn}.json")
-    with open(tmp, "w") as handle:
-        json.dump(asdict(commit), handle, indent=1, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Create the log file of ``commit`` durably; fail if that number already exists."""
     try:
-        os.link(tmp, final)
+        write_json(log_file(root, commit.number), asdict(commit), exclusive=True)
     except FileExistsError:
         raise CorruptStoreError(
             f"commit {commit.number} already exists: another process wrote to the store "
             "without holding its writer lock."
         ) from None
-    finally:
-        tmp.unlink()
-    fsync_dir(final.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

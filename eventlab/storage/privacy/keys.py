@@ -15,11 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from eventlab.errors import CorruptStoreError
+from eventlab.storage.durable import create_new, overwrite_and_remove, sync_files, write_json
 
 KEYS_DIR = "_keys"
 KEY_BYTES = 32
@@ -27,14 +27,6 @@ KEY_BYTES = 32
 
 def key_id(subject: str) -> str:
     return hashlib.sha256(f"eventlab-subject\x1f{subject}".encode()).hexdigest()[:32]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class KeyStore:
@@ -84,72 +76,20 @@ class KeyStore:
         missing = [kid for kid, key in keys.items() if key is None]
         if missing:
             self.folder.mkdir(mode=0o700, exist_ok=True)
-            created = {kid: self._create(kid) for kid in missing}
-            _sync(self.folder, [f"{self._base}{kid}.key" for kid in missing])
-            keys.update(created)
+            for kid in missing:
+                create_new(self._key_path(kid), os.urandom(KEY_BYTES))
+            sync_files(self.folder, [self._key_path(kid) for kid in missing])
+            keys.update({kid: self.load(kid) for kid in missing})  # the winner's, if raced
         return {kid: key for kid, key in keys.items() if key is not None}
-
-    def _create(self, kid: str) -> bytes | None:
-        tmp = f"{self._base}.{kid}.{uuid.uuid4().hex}.tmp"
-        key = os.urandom(KEY_BYTES)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, key)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, f"{self._base}{kid}.key")
-        except FileExistsError:
-            return self.load(kid)  # created meanwhile: use that one
-        finally:
-            os.unlink(tmp)
-        return key
 
     def forget(self, kid: str) -> bool:
         """Write the tombstone, then destroy the key; True when there was a key."""
         self.folder.mkdir(mode=0o700, exist_ok=True)
         stone = self._tombstone(kid)
         if not stone.exists():
-            tmp = self.folder / f".{kid}.{uuid.uuid4().hex}.tmp"
-            tmp.write_text(json.dumps({"forgotten_at": datetime.now(UTC).isoformat()}))
-            os.replace(tmp, stone)
+            write_json(stone, {"forgotten_at": datetime.now(UTC).isoformat()}, indent=None)
         path = self._key_path(kid)
         had_key = path.exists()
         if had_key:
-            _overwrite(path)
-            path.unlink()
-        _fsync_dir(self.folder)
+            overwrite_and_remove(path, KEY_BYTES)
         return had_key
-
-
-def _sync(folder: Path, files: list[str]) -> None:
-    """Make new key files durable: one ``syncfs`` of their file system (Linux), else an fsync
-    per file; then the folder (their names)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        if _syncfs(fd) != 0:
-            for path in files:
-                with open(path, "rb") as handle:
-                    os.fsync(handle.fileno())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _syncfs(fd: int) -> int:
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.syncfs(fd))
-    except (OSError, AttributeError):
-        return -1
-
-
-def _overwrite(path: Path) -> None:
-    """Overwrite the key bytes in place before unlinking (best effort: file systems with
-    copy-on-write or journaling may keep old blocks; see the privacy docs)."""
-    with open(path, "r+b") as handle:
-        handle.write(b"\0" * KEY_BYTES)
-        handle.flush()
-        os.fsync(handle.fileno())
