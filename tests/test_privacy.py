@@ -225,8 +225,8 @@ def test_declarations_are_checked(tmp_path: Path) -> None:
     store.append(customers(["c1"], ["Ada"]))
     with pytest.raises(ValidationError, match=r"already hold values stored in clear"):
         store.declare_personal("customer", columns=["name"])
-    with pytest.raises(ValidationError, match="envelope columns"):
-        store.declare_personal("customer", columns=["actor"])
+    with pytest.raises(ValidationError, match="envelope columns the store needs in clear"):
+        store.declare_personal("customer", columns=["event_type"])
     with pytest.raises(ValidationError, match="cannot be personal itself"):
         store.declare_personal("customer", columns=["phone", "cid"], subject="cid")
     with pytest.raises(ValidationError, match="invalid stream_type"):
@@ -298,3 +298,124 @@ def test_forget_result_is_a_frozen_value_with_html(store: EventStore) -> None:
     assert "<b>forget</b>" in html and key_id("c2") in html and "destroyed" in html
     assert ">1<" in html  # one event of c2 is now redacted
     assert "&lt;b&gt;" in forget_result_html(dataclasses.replace(result, subject="<b>"))
+
+
+# ----------------------------------------------------------------- the actor (issue 10 item 7)
+def actions(actors: list[str | None], ids: list[str]) -> pl.DataFrame:
+    n = len(ids)
+    return pl.DataFrame({
+        "stream_type": ["case"] * n, "stream_id": ids, "event_type": ["Step"] * n,
+        "occurred_at": [T0 + timedelta(hours=i) for i in range(n)], "actor": actors,
+    })
+
+
+def test_the_actor_column_can_be_personal(tmp_path: Path) -> None:
+    """org:resource (the actor) is the most common personal field of audit logs."""
+    store = EventStore.create(tmp_path / "store")
+    store.declare_personal("case", columns=["actor"])
+    store.append(actions(["Maria Rossi", "Luca Bianchi", None], ["k1", "k2", "k1"]))
+    assert store.scan().sort("position").collect()["actor"].to_list() == [
+        "Maria Rossi", "Luca Bianchi", None]
+    raw = pl.concat([pl.read_parquet(store.root / f.path) for f in store.files])
+    assert raw["actor"].drop_nulls().str.starts_with(PREFIX).all()
+    assert b"Rossi" not in b"".join(event_bytes(store.root).values())
+    store.forget("k1")
+    assert store.scan().sort("position").collect()["actor"].to_list() == [
+        REDACTED, "Luca Bianchi", None]
+    assert store.verify().ok
+
+
+def test_an_actor_stored_in_clear_cannot_be_declared_afterwards(tmp_path: Path) -> None:
+    store = EventStore.create(tmp_path / "store")
+    store.append(actions(["Maria Rossi"], ["k1"]))
+    with pytest.raises(ValidationError, match=r"\['actor'\] of 'case' already hold values"):
+        store.declare_personal("case", columns=["actor"])
+    store.declare_personal("other", columns=["actor"])  # nothing of it is stored yet
+
+
+def test_cli_declares_personal_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "store"
+    EventStore.create(root)
+    assert main(["declare-personal", str(root), "--stream-type", "case", "--column", "actor",
+                 "--column", "email"]) == 0
+    assert "actor, email are personal" in capsys.readouterr().out
+    assert load_config(root).personal["case"].columns == ("actor", "email")
+    assert main(["declare-personal", str(root), "--stream-type", "case", "--column",
+                 "stream_id"]) == 2
+    assert "needs in clear" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- no plaintext left (16 item 1)
+def every_text(root: Path) -> str:
+    """Every file of the store, as raw bytes (decoded leniently) and, for Parquet files, as the
+    values they decode to: what someone with the folder can read."""
+    parts: list[str] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        parts.append(path.read_bytes().decode("utf-8", "replace"))
+        if path.suffix == ".parquet":
+            frame = pl.read_parquet(path, hive_partitioning=False)
+            parts.append(frame.select(pl.all().cast(pl.String)).write_csv())
+    return "\n".join(parts)
+
+
+def test_forget_leaves_no_plaintext_in_quarantine_or_journal(tmp_path: Path) -> None:
+    from eventlab.importers import import_file
+    from eventlab.write.journal import SCHEMA, write
+
+    store = EventStore.create(tmp_path / "store")
+    store.declare_personal("customer", columns=["name", "email"])
+    store.append(customers(["c1", "c2"], ["Ada Lovelace", "Bob"]))
+    log = tmp_path / "customers.csv"
+    log.write_text("cid,kind,at,name,email\n"
+                   "c1,Ordered,not-a-time,Ada Lovelace,ada@secret.example\n"
+                   "c2,Ordered,also-bad,Bob,bob@example.org\n")
+    summary = import_file(store, log, stream_type="customer", mapping=_mapping())
+    assert summary.quarantined == 2
+    schema = {c: d for c, d in SCHEMA.items() if c != "journal_order"}
+    rows = {c: [None, None] for c in schema} | {
+        "command_id": ["k1", "k2"], "stream_id": ["c1", "c2"], "outcome": ["rejected"] * 2,
+        "payload": ['{"name": "Ada Lovelace"}', '{"name": "Bob"}'],
+        "reason": ["Ada Lovelace is blocked", None]}
+    write(store.root, pl.DataFrame(rows, schema=schema))
+    assert "Ada Lovelace" in every_text(store.root)  # the test can fail: the values are there
+
+    result = store.forget("c1")
+    assert (result.quarantine_rows_dropped, result.journal_rows_redacted) == (1, 1)
+    text = every_text(store.root)
+    for secret in ("Ada Lovelace", "ada@secret.example", "Lovelace"):
+        assert secret not in text
+    assert "Bob" in text and "bob@example.org" in text  # other subjects keep theirs
+    from eventlab.write.journal import read
+
+    journal = read(store.root).sort("command_id")
+    assert journal["command_id"].to_list() == ["k1", "k2"]  # retries stay recognised
+    assert journal["payload"].to_list() == [REDACTED, '{"name": "Bob"}']
+    assert store.verify().ok
+
+
+def _mapping() -> object:
+    from eventlab.importers import ColumnMapping
+
+    return ColumnMapping(stream_id="cid", event_type="kind", timestamp="at")
+
+
+# ----------------------------------------------------------------- keys (16 item 3)
+def test_a_missing_key_is_an_error_not_a_forget(store: EventStore) -> None:
+    (store.root / KEYS_DIR / f"{key_id('c2')}.key").unlink()
+    with pytest.raises(CorruptStoreError, match=r"missing .* never forgotten"):
+        store.scan().collect()
+    report = store.verify()
+    assert report.kinds() == {"key_missing"}
+    assert report.findings[0].where == f"{KEYS_DIR}/{key_id('c2')}.key"
+
+
+def test_a_damaged_key_is_found_by_verify(store: EventStore) -> None:
+    (store.root / KEYS_DIR / f"{key_id('c3')}.key").write_bytes(b"short")
+    with pytest.raises(CorruptStoreError, match="damaged"):
+        store.scan().collect()
+    assert store.verify().kinds() == {"key_damaged"}
+    store.forget("c3")  # forgetting the subject is a way out: its values read as redacted
+    assert store.scan().collect()["name"].to_list().count(REDACTED) == 1
+    assert store.verify().ok

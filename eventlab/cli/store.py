@@ -89,8 +89,21 @@ def cmd_forget(args: argparse.Namespace) -> int:
         f"forgot subject {result.subject!r}: key {result.key_id} "
         f"{'destroyed' if result.had_key else 'had never been created (tombstone written)'}; "
         f"personal values of its {result.events:,} event(s) now read as [redacted]; "
-        f"{result.snapshots_removed} snapshot file(s) removed. Event files and log are "
-        "unchanged; read models exported earlier keep their old values until re-exported."
+        f"{result.snapshots_removed} snapshot file(s) removed, {result.quarantine_rows_dropped} "
+        f"quarantined row(s) dropped, {result.journal_rows_redacted} journal row(s) redacted. "
+        "Event files and log are unchanged; read models exported earlier keep their old values "
+        "until re-exported."
+    )
+    return 0
+
+
+def cmd_declare_personal(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    store.declare_personal(args.stream_type, args.column, subject=args.subject)
+    out(
+        f"{args.stream_type}: column(s) {', '.join(args.column)} are personal from now on, "
+        f"encrypted per {args.subject!r}; `eventlab forget {args.store} SUBJECT` makes them "
+        "read as [redacted]"
     )
     return 0
 
@@ -148,5 +161,12 @@ def register(add: Adder) -> None:
     add("forget", cmd_forget, "destroy a subject's key: its personal values read as "
         "[redacted] (crypto-shredding)").add_argument(
         "subject", metavar="SUBJECT", help="value of the subject column (e.g. a stream_id)")
+    declare = add("declare-personal", cmd_declare_personal, "encrypt personal columns of a "
+                  "stream type per subject from now on (needs eventlab[crypto])")
+    declare.add_argument("--stream-type", required=True, help="stream type whose events hold them")
+    declare.add_argument("--column", required=True, action="append",
+                         help="a personal payload column, or actor (repeatable)")
+    declare.add_argument("--subject", default="stream_id",
+                         help="column naming the person (a surrogate id; default stream_id)")
     demo = add("demo", cmd_demo, "import the bundled sample log and print a summary", store=False)
     demo.add_argument("store", nargs="?", default="demo-store", help="store folder (demo-store)")

@@ -8,7 +8,9 @@ while the event files and the hash-chained log stay byte for byte the same (``ve
 
 What forget does, under the writer lock: writes the tombstone ``_keys/<key id>.forgotten``,
 overwrites and deletes ``_keys/<key id>.key``, deletes every snapshot (``_snapshots/`` are
-caches of decrypted state; they are rebuilt on demand), bumps ``forget_epoch`` in
+caches of decrypted state; they are rebuilt on demand), drops the quarantined rows and redacts
+the command-journal arguments that name the subject (:mod:`eventlab.privacy.scrub`), bumps
+``forget_epoch`` in
 ``_privacy.json`` (an incremental export then rebuilds instead of merging old decrypted state),
 and appends an audit line to ``_privacy_log.jsonl``.
 
@@ -32,6 +34,7 @@ import polars as pl
 
 from eventlab.errors import ValidationError, require
 from eventlab.storage.privacy.config import (
+    PERSONAL_ENVELOPE,
     Personal,
     audit,
     check_declaration,
@@ -43,6 +46,7 @@ from eventlab.storage.privacy.keys import KeyStore, key_id
 if TYPE_CHECKING:
     from eventlab.store.core import StoreCore
 
+from eventlab.privacy.scrub import drop_from_quarantine, redact_journal
 from eventlab.storage.layout import SNAPSHOT_DIR
 
 
@@ -55,6 +59,10 @@ class ForgetResult:
     had_key: bool
     events: int
     snapshots_removed: int
+    #: quarantined rows naming the subject, dropped (see :mod:`eventlab.privacy.scrub`)
+    quarantine_rows_dropped: int = 0
+    #: command journal rows of the subject whose payload and reason were redacted
+    journal_rows_redacted: int = 0
 
     def _repr_html_(self) -> str:
         return forget_result_html(self)
@@ -68,6 +76,8 @@ def forget_result_html(result: ForgetResult) -> str:
         ("subject", result.subject), ("key id", result.key_id),
         ("key", "destroyed" if result.had_key else "none existed (tombstone written)"),
         ("events now redacted", result.events), ("snapshots removed", result.snapshots_removed),
+        ("quarantined rows dropped", result.quarantine_rows_dropped),
+        ("journal rows redacted", result.journal_rows_redacted),
         ("event files and log", "unchanged (verify passes)"),
     ]
     return card("forget", table(rows))
@@ -89,7 +99,7 @@ def declare_personal(store: StoreCore, stream_type: str, columns: list[str] | tu
             )
         new = [c for c in columns if old is None or c not in old.columns]
         stored = {c for f in store.log_state.files.values() if f.stream_type == stream_type
-                  for c in f.columns}
+                  for c in f.columns} | _envelope_in_clear(store, stream_type, new)
         clear = sorted(c for c in new if c in stored)
         if clear:
             raise ValidationError(
@@ -104,6 +114,16 @@ def declare_personal(store: StoreCore, stream_type: str, columns: list[str] | tu
         audit(store.root, "declare", stream_type=stream_type, columns=merged, subject=subject)
 
 
+def _envelope_in_clear(store: StoreCore, stream_type: str, columns: list[str]) -> set[str]:
+    """Envelope columns (``actor``) among ``columns`` that stored events already hold."""
+    wanted = [c for c in columns if c in PERSONAL_ENVELOPE]
+    if not wanted or store.head == 0:
+        return set()
+    counts = store.scan(stream_types=stream_type).select(
+        pl.col(c).is_not_null().sum() for c in wanted).collect()
+    return {c for c in wanted if counts[c].item()}
+
+
 def forget(store: StoreCore, subject: str) -> ForgetResult:
     """Destroy the key of ``subject``; see the module docstring for every effect."""
     if not isinstance(subject, str) or not subject:
@@ -115,10 +135,13 @@ def forget(store: StoreCore, subject: str) -> ForgetResult:
         events = _events_of(store, subject)
         had_key = KeyStore(store.root).forget(kid)
         removed = _drop_snapshots(store)
+        dropped = drop_from_quarantine(store.root, subject)
+        redacted = redact_journal(store.root, subject)
         save_config(store.root, replace(config, forget_epoch=config.forget_epoch + 1))
         audit(store.root, "forget", key_id=kid, had_key=had_key, events=events,
-              snapshots_removed=removed)
-    return ForgetResult(subject, kid, had_key, events, removed)
+              snapshots_removed=removed, quarantine_rows_dropped=dropped,
+              journal_rows_redacted=redacted)
+    return ForgetResult(subject, kid, had_key, events, removed, dropped, redacted)
 
 
 def _events_of(store: StoreCore, subject: str) -> int:

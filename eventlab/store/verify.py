@@ -33,13 +33,16 @@ from eventlab.progress import progress_bar
 from eventlab.storage import trees
 from eventlab.storage.layout import EVENTS_DIR, LOG_DIR, META_FILE, TXN_DIR, commit_number
 from eventlab.storage.log import GENESIS_HASH, Commit, DataFile, hash_body
+from eventlab.storage.privacy.config import load_config
+from eventlab.storage.privacy.keys import KEYS_DIR, KeyStore
 from eventlab.store.writer import file_sha256
 
 #: every kind of finding, in the order they are checked
 KINDS = (
     "log_unreadable", "log_stray", "log_misnamed", "log_missing", "hash_mismatch", "chain_broken",
     "commit_inconsistent", "anchor_missing", "file_missing", "file_unreadable", "file_sha256",
-    "file_rows", "file_unlisted", "link_in_events", "folder_unlisted", "txn_pending",
+    "file_rows", "file_unlisted", "link_in_events", "folder_unlisted", "key_missing",
+    "key_damaged", "txn_pending",
     "position_duplicate", "position_gap",
     "version_gap", "event_id_duplicate",
 )
@@ -136,7 +139,7 @@ def verify_store(
         log.add("anchor_missing", "log", f"head hash {anchor} recorded earlier is no longer in "
                 "the chain: history before it was rewritten or removed")
     events = _check_files(root, log, progress)
-    pending = _check_folder(root, log)
+    pending = _check_folder(root, log) + _check_keys(root, log)
     findings = _capped(log.findings + pending) + _check_events(events, log.head)
     return VerifyReport(
         ok=not findings, findings=tuple(findings), head_hash=log.head_hash, commits=log.commits,
@@ -350,6 +353,45 @@ def _check_tree(tree: Path, listed: set[str], shown: str) -> list[Finding]:
                                         "that read events/ see it (injected, or left by a "
                                         "removed commit)"))
     return findings
+
+
+# ----------------------------------------------------------------- the keys
+def _check_keys(root: Path, log: _Log) -> list[Finding]:
+    """Every key an encrypted value names is there (32 bytes) or forgotten (tombstone): a key
+    that vanished would otherwise look like a forget."""
+    config = load_config(root)
+    kids: set[str] = set()
+    for stream_type, personal in config.personal.items():
+        paths = [root / f.path for f in log.live.values() if f.stream_type == stream_type]
+        for path in paths:
+            try:
+                names = pl.read_parquet_schema(path)
+            except (pl.exceptions.PolarsError, OSError):
+                continue  # file_unreadable is reported by the file checks
+            columns = [c for c in personal.columns if names.get(c) == pl.String()]
+            if columns:
+                kids |= _key_ids(pl.read_parquet(path, columns=columns, hive_partitioning=False))
+    keys = KeyStore(root)
+    findings = []
+    for kid in sorted(kids):
+        status = keys.status(kid)
+        if status in ("missing", "damaged"):
+            findings.append(Finding(f"key_{status}", f"{KEYS_DIR}/{kid}.key", _KEY_DETAIL[status]))
+    return findings
+
+
+_KEY_DETAIL = {
+    "missing": "encrypted values use this key, which is gone although the subject was never "
+               "forgotten (no tombstone): restore _keys/ from a backup",
+    "damaged": "the key file does not hold a 32-byte key: restore it from a backup",
+}
+
+
+def _key_ids(frame: pl.DataFrame) -> set[str]:
+    ids = frame.select(pl.concat_list(
+        pl.col(c).str.extract(r"^enc:v1:([0-9a-f]{32}):", 1) for c in frame.columns
+    ).explode().drop_nulls().unique().alias("kid"))
+    return set(ids["kid"].to_list())
 
 
 # ----------------------------------------------------------------- the events

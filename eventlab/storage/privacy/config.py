@@ -28,6 +28,9 @@ from eventlab.errors import CorruptStoreError, ValidationError
 from eventlab.storage.durable import append_line, write_json
 
 CONFIG_FILE = "_privacy.json"
+#: envelope columns that may be declared personal: who did it (often a person's name or login,
+#: from ``org:resource`` in process-mining logs); the store needs no other envelope column in clear
+PERSONAL_ENVELOPE = ("actor",)
 AUDIT_FILE = "_privacy_log.jsonl"
 FORMAT = 1
 
@@ -112,13 +115,15 @@ def check_declaration(stream_type: str, columns: list[str], subject: str) -> Non
 
     check_stream_types([stream_type])
     if not columns or not all(isinstance(c, str) and c for c in columns):
-        raise ValidationError("columns must be a non-empty list of payload column names.")
-    reserved = [c for c in columns if c in ENVELOPE or c in PARTITION_ONLY]
+        raise ValidationError("columns must be a non-empty list of payload column names (or "
+                              "'actor').")
+    reserved = [c for c in columns
+                if (c in ENVELOPE and c not in PERSONAL_ENVELOPE) or c in PARTITION_ONLY]
     if reserved:
         raise ValidationError(
-            f"{reserved} are envelope columns; only payload columns can be personal (the store "
-            "needs the envelope in clear). Hint: keep personal data in payload columns and use "
-            "a surrogate id as stream_id."
+            f"{reserved} are envelope columns the store needs in clear; personal columns are "
+            f"payload columns or {list(PERSONAL_ENVELOPE)}. Hint: keep personal data in payload "
+            "columns and use a surrogate id as stream_id."
         )
     if subject in columns:
         raise ValidationError(

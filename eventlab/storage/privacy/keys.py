@@ -44,7 +44,20 @@ class KeyStore:
         return self.folder / f"{kid}.forgotten"
 
     def load(self, kid: str) -> bytes | None:
-        """The key, or None when the subject was forgotten (or never had one)."""
+        """The key, or None when the subject was forgotten (tombstone). A key that is neither
+        there nor forgotten is an error: values must not silently read as redacted."""
+        key = self._read(kid)
+        if key is None and not os.path.exists(f"{self._base}{kid}.forgotten"):
+            raise CorruptStoreError(
+                f"the key {kid} of a subject is missing from {self.folder} and the subject was "
+                "never forgotten (no tombstone): the key file was deleted or _keys/ is "
+                "incomplete. Restore _keys/ from a backup; `eventlab verify STORE` lists every "
+                "missing key. (To forget the subject instead: `eventlab forget STORE SUBJECT`.)"
+            )
+        return key
+
+    def _read(self, kid: str) -> bytes | None:
+        """The key file's bytes; None when the subject is forgotten or has no key file."""
         if os.path.exists(f"{self._base}{kid}.forgotten"):
             return None
         try:
@@ -55,10 +68,19 @@ class KeyStore:
         if len(key) != KEY_BYTES:
             raise CorruptStoreError(
                 f"key file {self._key_path(kid)} holds {len(key)} bytes, not {KEY_BYTES}: it was "
-                "damaged. Restore _keys/ from a backup; without the key its values read as "
-                "redacted only once the subject is forgotten (eventlab forget)."
+                "damaged. Restore _keys/ from a backup; `eventlab verify STORE` lists every "
+                "damaged key (forgetting the subject makes its values read as redacted)."
             )
         return key
+
+    def status(self, kid: str) -> str:
+        """``ok``, ``forgotten``, ``missing`` (no key, no tombstone) or ``damaged``."""
+        if os.path.exists(f"{self._base}{kid}.forgotten"):
+            return "forgotten"
+        path = self._key_path(kid)
+        if not path.exists():
+            return "missing"
+        return "ok" if path.stat().st_size == KEY_BYTES else "damaged"
 
     def forgotten_at(self, kid: str) -> str | None:
         try:
@@ -72,14 +94,14 @@ class KeyStore:
     def get_or_create(self, kids: list[str]) -> dict[str, bytes]:
         """The keys of ``kids``; missing ones are created (random, 0600) and made durable with
         one file-system sync before they are returned (so before any commit uses them)."""
-        keys = {kid: self.load(kid) for kid in kids}
+        keys = {kid: self._read(kid) for kid in kids}
         missing = [kid for kid, key in keys.items() if key is None]
         if missing:
             self.folder.mkdir(mode=0o700, exist_ok=True)
             for kid in missing:
                 create_new(self._key_path(kid), os.urandom(KEY_BYTES))
             sync_files(self.folder, [self._key_path(kid) for kid in missing])
-            keys.update({kid: self.load(kid) for kid in missing})  # the winner's, if raced
+            keys.update({kid: self._read(kid) for kid in missing})  # the winner's, if raced
         return {kid: key for kid, key in keys.items() if key is not None}
 
     def forget(self, kid: str) -> bool:
