@@ -127,7 +127,8 @@ def publish(
     pending = commits_after(spare.version)
     target = Tree(spare.slot, pending[-1].number) if pending else spare
     added, removed = net_change(pending)
-    for folder in _apply(spare.path(root), added, removed, source):
+    touched = _apply(spare.path(root), added, removed, source)
+    for folder in sorted(touched, key=lambda f: len(f.parts), reverse=True):
         fsync_dir(folder)
     if spare != target:
         os.replace(spare.path(root), target.path(root))
@@ -150,11 +151,12 @@ def _spare(root: Path, current: Tree) -> Tree:
 def _apply(
     tree_root: Path, added: dict[str, Commit], removed: set[str], source: Source
 ) -> set[Path]:
+    """Link and unlink; return every folder whose entries changed (each to fsync once)."""
     touched: set[Path] = set()
     for index, (rel, commit) in enumerate(sorted(added.items())):
         final = tree_path(tree_root, rel)
         if not final.exists():
-            make_dirs(final.parent)
+            touched |= _make_parents(final)
             os.link(source(commit, rel), final)
             touched.add(final.parent)
         if index == 0:
@@ -164,6 +166,20 @@ def _apply(
         final.unlink(missing_ok=True)
         touched.add(final.parent)
     return touched
+
+
+def _make_parents(path: Path) -> set[Path]:
+    """Create the missing folders above ``path``; return the folders that gained an entry."""
+    changed: set[Path] = set()
+    folder = path.parent
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir()
+        changed.add(new.parent)
+    return changed
 
 
 def _switch(root: Path, tree: Tree) -> None:
