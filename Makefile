@@ -43,7 +43,7 @@ test: install-test
 ## test-artifacts/torture-summary.json.
 .PHONY: torture
 torture: install-test
-	TZ=UTC EVENTLAB_TORTURE_SCALE=10 $(BIN)/python -m pytest tests/test_torture.py -q
+	TZ=UTC EVENTLAB_TORTURE_SCALE=10 $(BIN)/python -m pytest tests -m slow -q
 	@cat test-artifacts/torture-summary.json
 
 bench: install-test

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import polars as pl
 import pytest
@@ -19,12 +20,21 @@ DATASETS = Path(os.environ.get("EVENTLAB_DATASETS", ROOT.parent / "shared" / "da
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
+def missing(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite is missing on a developer's machine; under CI=true fail
+    instead: CI must provide everything, and a skip there would hide the checks."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI must provide it: see .ci/run)")
+    pytest.skip(reason)
+
+
 def dataset(name: str) -> Path:
-    """A real log from ../shared/datasets, or the bundled copy in data/; skip if neither."""
+    """A real log from ../shared/datasets, or the bundled copy in data/; skip if neither (fail
+    under CI). Call it at the start of a test (or in a fixture), never halfway through."""
     for folder in (DATASETS, ROOT / "data"):
         if (folder / name).exists():
             return folder / name
-    pytest.skip(f"dataset {name} not found in {DATASETS} or data/")
+    missing(f"dataset {name} not found in {DATASETS} or data/")
 
 
 def events(

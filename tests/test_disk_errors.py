@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import missing
 from helpers.batches import make_batch
 from helpers.procs import (
     FAULT_POINTS,
@@ -191,7 +192,7 @@ def _can_enforce_permissions(tmp_path: Path) -> Callable[[], None] | None:
                           text=True, preexec_fn=_drop_root_override, check=False)
     probe.chmod(0o755)
     if "PermissionError" not in proc.stderr:
-        pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {proc.stderr[-300:]}")
+        missing(f"running as root and cannot drop CAP_DAC_OVERRIDE here: {proc.stderr[-300:]}")
     return _drop_root_override
 
 

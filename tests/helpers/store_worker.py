@@ -5,12 +5,13 @@ environment makes the store SIGKILL this process at that point. Commands print o
 finished step (flushed), so the parent knows exactly what was reported as done.
 
   append STORE BATCH_ID SIZE          append one make_batch(BATCH_ID, SIZE)
-  append-loop STORE PREFIX COUNT      append batches PREFIX-0000.. of varying size; "ok ID SIZE",
-                                      "ready" after the first one
+  append-loop STORE PREFIX COUNT      append batches PREFIX-0000.. of varying size; "begin ID"
+                                      before each, "ok ID SIZE" after, "ready" after the first
   hold-lock STORE SECONDS             take the writer lock, print "locked", sleep
   compact STORE TARGET_ROWS           store.compact(target_rows=TARGET_ROWS)
-  stress-writer STORE WORKER BATCHES STARTFILE
-                                      optimistic-concurrency appends to shared streams
+  stress-writer STORE WORKER BATCHES STARTFILE [BARRIER WRITERS]
+                                      optimistic-concurrency appends to shared streams (the
+                                      first batch after a barrier that forces a conflict)
   stress-reader STORE STOPFILE        scan repeatedly until STOPFILE exists; check batches whole
 """
 
@@ -44,6 +45,7 @@ def cmd_append_loop(root: str, prefix: str, count: str) -> None:
     for i in range(int(count)):
         size = 1 + (i * 97) % 600
         batch_id = f"{prefix}-{i:04d}"
+        say("begin", batch_id)
         store.append(make_batch(batch_id, size))
         say("ok", batch_id, size)
         if i == 0:
@@ -86,10 +88,15 @@ def _stress_batch(batch_id: str, per_stream: dict[str, int]) -> pl.DataFrame:
     })
 
 
-def cmd_stress_writer(root: str, worker: str, batches: str, startfile: str) -> None:
+def cmd_stress_writer(
+    root: str, worker: str, batches: str, startfile: str, barrier: str = "", writers: str = "0"
+) -> None:
     """Each batch touches 1-3 shared streams; expected versions come from our own read.
 
     Prints "ready" once imports are warm, then waits for STARTFILE so that all writers overlap.
+    With BARRIER and WRITERS, the first batch of every writer touches the same stream and each
+    writer reads its version, then waits until all WRITERS have read it before appending: one
+    wins, the others must see a conflict (overlap forced, not hoped for).
     """
     import pandera.polars  # noqa: F401  (warm up before the start line)
 
@@ -100,11 +107,15 @@ def cmd_stress_writer(root: str, worker: str, batches: str, startfile: str) -> N
     while not Path(startfile).exists():
         time.sleep(0.005)
     for k in range(int(batches)):
-        ids = rng.sample(STRESS_STREAMS, rng.randint(1, 3))
+        forced = k == 0 and barrier != ""
+        ids = STRESS_STREAMS[:1] if forced else rng.sample(STRESS_STREAMS, rng.randint(1, 3))
         batch_id = f"w{worker}-{k:03d}"
         batch = _stress_batch(batch_id, {sid: rng.randint(1, 3) for sid in ids})
         while True:
             expected = {("account", sid): v for sid, v in _versions(store, ids).items()}
+            if forced:
+                _wait_for_all(Path(barrier), worker, int(writers))
+                forced = False
             try:
                 result = store.append(batch, expected_version=expected)
             except ConcurrencyError:
@@ -112,6 +123,12 @@ def cmd_stress_writer(root: str, worker: str, batches: str, startfile: str) -> N
                 continue
             say("ok", batch_id, result.appended, result.first_position, result.last_position)
             break
+
+
+def _wait_for_all(barrier: Path, worker: str, writers: int) -> None:
+    (barrier / worker).touch()
+    while sum(1 for _ in barrier.iterdir()) < writers:
+        time.sleep(0.005)
 
 
 def cmd_stress_reader(root: str, stopfile: str) -> None:

@@ -44,6 +44,8 @@ from eventlab import EventStore, Projection
 from eventlab import reducers as r
 from eventlab.projections.export import ReadModel, export
 from eventlab.projections.snapshots import SNAPSHOT_DIR
+from eventlab.storage.durable import restore_folder
+from eventlab.storage.faults import COMMIT_POINTS, FAULT_ENV
 from eventlab.store.compact import content_sha256, row_hashes
 
 export_module = sys.modules["eventlab.projections.export"]
@@ -63,13 +65,17 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
+    def begin(self, batch_id: str, size: int) -> None:
+        os.write(self.fd, f"begin {batch_id} {size}\n".encode())  # one write: never partial
+
     def committed(self, batch_id: str, size: int) -> None:
-        os.write(self.fd, f"ok {batch_id} {size}\n".encode())  # one write: never a partial line
+        os.write(self.fd, f"ok {batch_id} {size}\n".encode())
 
 
 def _append(store: EventStore, ledger: Ledger, batch_id: str, rng: random.Random,
             most: int = 120) -> None:
     size = rng.randint(1, most)
+    ledger.begin(batch_id, size)
     store.append(make_batch(batch_id, size, streams=5, months=rng.randint(1, 4)))
     ledger.committed(batch_id, size)
 
@@ -101,12 +107,18 @@ def work(op: str, lane: Path, tag: str, rng: random.Random, marker: int) -> None
 
 
 # ----------------------------------------------------------------------------- checker
-def _ledger(path: Path) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _ledger(path: Path) -> tuple[dict[str, int], set[str]]:
+    """Batches the client was told are committed (``ok``, or adopted by an earlier check), and
+    the batches begun but never reported (in flight when a worker was killed)."""
+    done: dict[str, int] = {}
+    begun: set[str] = set()
     for line in path.read_text().splitlines():
-        _, batch_id, size = line.split()
-        out[batch_id] = int(size)
-    return out
+        kind, batch_id, size = line.split()
+        if kind == "begin":
+            begun.add(batch_id)
+        else:
+            done[batch_id] = int(size)
+    return done, begun - set(done)
 
 
 def _files_on_disk(root: Path) -> set[str]:
@@ -137,7 +149,7 @@ def _export_facts(store: EventStore, lane: Path, facts: dict[str, Any]) -> None:
         state = "absent"
         if not target.exists() and target.with_name(f".{target.name}.old").exists():
             state = "mid-swap (restored by the next export)"
-            export_module._restore_swap(target)
+            restore_folder(target)
         if target.exists():
             model = ReadModel.open(target)
             expected = view.state(at_position=model.high_water_position, use_snapshots=False)
@@ -168,9 +180,10 @@ def check(op: str, lane: Path, prev: dict[str, Any]) -> dict[str, Any]:
     stored = dict(events.group_by("batch_id").agg(pl.len()).iter_rows())
     sizes = dict(events.group_by("batch_id").agg(pl.col("batch_size").first()).iter_rows())
     facts["partial"] = sorted(b for b, n in stored.items() if n != sizes[b])
-    ledger = _ledger(lane / "ledger")
+    ledger, in_flight = _ledger(lane / "ledger")
     facts["lost"] = sorted(b for b, n in ledger.items() if stored.get(b) != n)
     facts["unreported"] = sorted(b for b in stored if b not in ledger)
+    facts["unreported_not_in_flight"] = sorted(set(facts["unreported"]) - in_flight)
     with open(lane / "ledger", "a") as handle:  # adopt them: the next check knows them
         handle.writelines(f"adopt {b} {stored[b]}\n" for b in facts["unreported"])
     if prev.get("head"):
@@ -238,27 +251,53 @@ def _setup(lane: Path) -> None:
     ledger.committed("base", 3 * len(STREAM_TYPES) * 4)
 
 
-def kill_one(op: str, lane: Path, tag: str, rng: random.Random) -> dict[str, Any]:
+def kill_one(
+    op: str, lane: Path, tag: str, rng: random.Random, fault: str | None = None
+) -> dict[str, Any]:
+    """Run a worker of ``op`` and kill it: ``fault`` names a commit point where the worker kills
+    itself (in its first commit; the test then knows exactly what recovery must do), else a
+    SIGKILL at a random moment after its first whole operation."""
     read, write = os.pipe()
     seed = rng.randrange(2**32)
 
     def run() -> None:
         os.close(read)
+        if fault is not None:
+            os.environ[FAULT_ENV] = fault
         work(op, lane, tag, random.Random(seed), write)
 
     pid = _in_child(run)
     os.close(write)
-    ready, _, _ = select.select([read], [], [], 60)
-    started = bool(ready) and os.read(read, 1) == b"r"
     delay = rng.uniform(0, MAX_DELAY)
-    if started:
-        time.sleep(delay)
-    os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
+    status = None
+    if fault is None:
+        ready, _, _ = select.select([read], [], [], 60)
+        started = bool(ready) and os.read(read, 1) == b"r"
+        if started:
+            time.sleep(delay)
+    else:
+        status = _exit_status(pid, 60)
+        started = status is not None
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
     os.close(read)
     ended = "killed" if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL else (
         f"exited {os.waitstatus_to_exitcode(status)}")
-    return {"op": op, "tag": tag, "started": started, "delay": round(delay, 3), "ended": ended}
+    return {"op": op, "tag": tag, "started": started, "delay": round(delay, 3), "ended": ended,
+            "fault": fault, "fault_hit": fault is not None and started and ended == "killed"}
+
+
+def _exit_status(pid: int, seconds: float) -> int | None:
+    """The wait status once ``pid`` exits (it kills itself at its fault point), or None if it
+    is still running after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.01)
+    return None
 
 
 def _warm_up(lane: Path) -> None:
@@ -295,6 +334,15 @@ def _warm_up(lane: Path) -> None:
             continue
 
 
+def fault_of(k: int, ops: list[str]) -> str | None:
+    """Every other round of append and compact kills, the worker kills itself at a commit point
+    (cycling through them all), so mid-commit kills do not depend on the machine's speed."""
+    op, round_ = ops[k % len(ops)], k // len(ops)
+    if op not in ("append", "compact") or round_ % 2 == 0:
+        return None
+    return COMMIT_POINTS[(round_ // 2) % len(COMMIT_POINTS)]
+
+
 def lane_main(lane: Path, seed: int, kills: int, ops: list[str]) -> None:
     rng = random.Random(seed)
     _warm_up(lane)
@@ -306,7 +354,7 @@ def lane_main(lane: Path, seed: int, kills: int, ops: list[str]) -> None:
     prev: dict[str, Any] = {}
     for k in range(kills):
         op = ops[k % len(ops)]
-        outcome = kill_one(op, lane, f"L{seed}-{k:03d}", rng)
+        outcome = kill_one(op, lane, f"L{seed}-{k:03d}", rng, fault_of(k, ops))
         facts = _checked(op, lane, prev)
         prev = facts
         print(json.dumps({**outcome, **facts}), flush=True)
