@@ -182,6 +182,11 @@ class ImportFormatError(EventlabError, ValueError):
     """An input file cannot be read as the requested format."""
 
 
+class SourceConnectionError(EventlabError, ConnectionError):
+    """A source (database, event store server) could not be reached or read. The message
+    never contains credentials."""
+
+
 class OptionalDependencyError(EventlabError, ImportError):
     """An optional extra is not installed; the message has the exact pip command."""
 

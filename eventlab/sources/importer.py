@@ -61,9 +61,22 @@ def import_file(
     started = time.perf_counter()
     parsed = read_file(path, format=format, stream_type=stream_type, mapping=mapping, tz=tz,
                        prefer=store.schema)
+    return import_parsed(store, parsed, progress=progress, started=started)
+
+
+def import_parsed(
+    store: EventStore, parsed: Parsed, *, progress: bool | None = None,
+    started: float | None = None,
+) -> ImportSummary:
+    """Append what a reader parsed (one atomic append), then write its quarantine.
+
+    The one path from a reader's :class:`Parsed` to the store, shared by the file importers and
+    the database / dump sources (:mod:`eventlab.sources.sync`).
+    """
+    started = time.perf_counter() if started is None else started
     events = fit_to_schema(parsed.events, store.schema)
     if not parsed.versions_from_source:
-        events = events.drop("version")
+        events = events.drop("version", strict=False)
     appended, skipped, commit = 0, 0, None
     if events.height:
         result = store.append(events, progress=progress)

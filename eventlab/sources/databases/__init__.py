@@ -1,0 +1,1 @@
+"""Event stores in databases: Marten and eventsourcing (Postgres, SQLite), KurrentDB."""
