@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from eventlab.cli import syncing
 from eventlab.cli._common import Adder, out, summary_line
 from eventlab.errors import EventlabError
 
@@ -13,6 +14,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from eventlab import EventStore
     from eventlab.importers import ColumnMapping, import_file
 
+    if syncing.wants(args):  # a database URL, OCEL / eventsourcing file, or --from
+        return syncing.run(args)
     if not Path(args.file).exists():
         raise EventlabError(
             f"{args.file} does not exist; give the path of a CSV, JSONL or XES file."
@@ -51,7 +54,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_parser(command: argparse.ArgumentParser) -> None:
-    command.add_argument("file", metavar="FILE", help="event log to import")
+    command.add_argument("file", metavar="SOURCE", help="event log file, OCEL file or source URL")
     command.add_argument(
         "--format", choices=["csv", "jsonl", "xes"], help="file format (default: from the suffix)"
     )
@@ -69,7 +72,9 @@ def _import_parser(command: argparse.ArgumentParser) -> None:
         "timestamp-format",
     ):
         mapping.add_argument(f"--{flag}", metavar="COLUMN" if "format" not in flag else "FORMAT")
+    syncing.add_arguments(command)
 
 
 def register(add: Adder) -> None:
-    _import_parser(add("import", cmd_import, "import a CSV, JSON Lines or XES(.gz) event log"))
+    _import_parser(add("import", cmd_import, "import a CSV, JSON Lines or XES(.gz) event log, "
+                       "or sync a source (Marten, eventsourcing, KurrentDB, OCEL 2.0)"))

@@ -54,12 +54,20 @@ class SourceBatch:
 class SyncSource(Protocol):
     """What every connector provides: an identity for its checkpoint and batches after it."""
 
-    #: identity of the source for its checkpoint: kind + location, never credentials
-    key: str
-    #: what reports, quarantine rows and errors call it (credentials removed)
-    name: str
-    #: "marten", "eventsourcing", "kurrentdb", "ocel", ...
-    kind: str
+    @property
+    def key(self) -> str:
+        """Identity of the source for its checkpoint: kind + location, never credentials."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """What reports, quarantine rows and errors call it (credentials removed)."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """``marten``, ``eventsourcing``, ``kurrentdb``, ``ocel``, ..."""
+        ...
 
     def batches(self, after: Position | None, *, batch_size: int) -> Iterator[SourceBatch]:
         """Batches of the records after ``after`` (None: from the start), in source order."""
@@ -199,7 +207,7 @@ def _before(new: Position, old: Position) -> bool:
 
 # ----------------------------------------------------------------------------- quarantine
 def drop_known_quarantine(root: Path, parsed: Parsed) -> Parsed:
-    """Drop quarantine rows this source already saved (same ``source`` and ``source_line``),
+    """Drop quarantine rows this source already saved (same ``source``, ``source_line``, ``raw``),
     counting them as duplicates: a re-read after a kill does not quarantine a row twice."""
     folder = root / QUARANTINE_DIR
     if not parsed.quarantine.height or not folder.is_dir():
@@ -211,9 +219,10 @@ def drop_known_quarantine(root: Path, parsed: Parsed) -> Parsed:
     known = (pl.scan_parquet(files)
              .filter((pl.col("source") == parsed.source) & pl.col("source_line").is_in(
                  lines.implode()))
-             .select("source_line").unique().collect()["source_line"])
-    if known.len() == 0:
+             .select("source_line", "raw").unique().collect())
+    if known.height == 0:
         return parsed
-    keep = parsed.quarantine.filter(~pl.col("source_line").is_in(known.implode()))
+    keep = parsed.quarantine.join(known, on=["source_line", "raw"], how="anti",
+                                  maintain_order="left")
     dropped = parsed.quarantine.height - keep.height
     return replace(parsed, quarantine=keep, duplicates=parsed.duplicates + dropped)
