@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +117,7 @@ class EventsourcingSource:
         sql = (f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
                f"WHERE rowid > {int(after)} ORDER BY rowid LIMIT {int(limit)}")
         try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
                 rows = conn.execute(sql).fetchall()
         except sqlite3.Error as exc:
             raise ImportFormatError(

@@ -27,6 +27,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ def is_ocel(path: str | Path) -> bool:
     file = Path(path)
     if not file.is_file():
         return False
-    head = file.open("rb").read(4096)
+    with file.open("rb") as handle:
+        head = handle.read(4096)
     if head.startswith(SQLITE_MAGIC):
         return set(sqlite_tables(file)) >= OCEL_TABLES
     text = head.lstrip()
@@ -75,7 +77,7 @@ def is_ocel(path: str | Path) -> bool:
 
 
 def sqlite_tables(path: Path) -> list[str]:
-    with _connect(path) as conn:
+    with closing(_connect(path)) as conn:
         return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
 
 
@@ -90,7 +92,8 @@ def read_ocel(path: str | Path, *, tz: str = "UTC", name: str | None = None) -> 
     if not file.is_file():
         raise ValidationError(f"no file at {str(file)!r}; pass an OCEL 2.0 .sqlite or "
                               ".jsonocel file. Hint: check the working directory.")
-    is_sqlite = file.open("rb").read(16) == SQLITE_MAGIC
+    with file.open("rb") as handle:
+        is_sqlite = handle.read(16) == SQLITE_MAGIC
     tables = read_sqlite_tables(file) if is_sqlite else read_json_tables(file)
     return build(tables, source=name or file.name, tz=tz)
 
@@ -110,7 +113,7 @@ def _type_tables(conn: sqlite3.Connection, kind: str) -> dict[str, str]:
 
 def read_sqlite_tables(path: Path) -> OcelTables:
     """The OCEL 2.0 SQLite layout: event, object, event_object, event_<T>, object_<T>."""
-    with _connect(path) as conn:
+    with closing(_connect(path)) as conn:
         missing = OCEL_TABLES - {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         if missing:
