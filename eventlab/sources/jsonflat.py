@@ -53,7 +53,8 @@ def flatten_documents(
     frame = frame.with_columns(reason.alias("reason"))
     parts: list[pl.DataFrame] = []
     bad: list[pl.DataFrame] = []
-    for _, rows in frame.filter(pl.col("reason").is_null()).group_by("group"):
+    for _, rows in frame.filter(pl.col("reason").is_null()).group_by("group",
+                                                                      maintain_order=True):
         decoded, invalid = _decode_group(rows)
         parts.append(decoded)
         bad.append(invalid)

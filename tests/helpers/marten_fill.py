@@ -74,7 +74,7 @@ SELECT seq, md5('event-' || seq)::uuid, {stream_id}, v,
   'Shop.Events.' || agg || ', Shop', 'corr-' || i, CASE WHEN v > 1 THEN 'cause-' || (seq - 1) END,
   jsonb_build_object('source', 'api', 'attempt', v), 'user' || (i % 13), i % 20 = 0
 FROM (SELECT s.seq, s.i, s.v, (ARRAY['order','customer','payment'])[1 + (s.i / 3) % 3] AS agg
-      FROM (SELECT g AS seq, (g - 1) % {streams} AS i, (g - 1) / {streams} + 1 AS v
+      FROM (SELECT g + {offset} AS seq, (g - 1) % {streams} AS i, (g - 1) / {streams} + 1 AS v
             FROM generate_series({first}, {last}) AS g) AS s) AS e;
 """
 
@@ -90,7 +90,8 @@ def create(conn: psycopg.Connection, schema: str = "public", conjoined: bool = T
 
 
 def fill(conn: psycopg.Connection, *, streams: int, per_stream: int, schema: str = "public",
-         first_version: int = 1, last_version: int | None = None, id_type: str = "uuid") -> int:
+         first_version: int = 1, last_version: int | None = None, id_type: str = "uuid",
+         seq_offset: int = 0) -> int:
     """Insert streams x per_stream events (versions first_version..last_version of each
     stream, seq ids interleaving the streams); return the number of events inserted."""
     last_version = last_version or per_stream
@@ -101,7 +102,8 @@ def fill(conn: psycopg.Connection, *, streams: int, per_stream: int, schema: str
     first = (first_version - 1) * streams + 1
     last = last_version * streams
     conn.execute(EVENTS.format(schema=schema, stream_id=stream_id,
-                               streams=streams, per_stream=per_stream, first=first, last=last))
+                               streams=streams, per_stream=per_stream, first=first, last=last,
+                               offset=seq_offset))
     return last - first + 1
 
 

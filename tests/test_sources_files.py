@@ -1,0 +1,121 @@
+"""eventsourcing's SQLite recorder (written by the real library) and KurrentDB dumps (written
+from the real client's RecordedEvent class) as sync sources; a live KurrentDB when reachable."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers.es_app import sqlite_env, write
+from kurrentdbclient.events import RecordedEvent
+
+from eventlab import EventStore
+from eventlab.errors import ImportFormatError
+from eventlab.sources.connect import import_source
+from eventlab.sources.databases.kurrentdb import dump_records
+
+
+def test_eventsourcing_sqlite_written_by_the_library(tmp_path: Path) -> None:
+    db = tmp_path / "bank.db"
+    app, written = write(sqlite_env(str(db)), 2000, 3)
+    store = EventStore.create(tmp_path / "store")
+    summary = import_source(store, db)  # recognised by its stored_events table
+    assert (summary.read, summary.imported, summary.quarantined) == (written, written, 0)
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT max(rowid) FROM stored_events").fetchone()[0] == \
+            summary.checkpoint
+    deposits = store.scan(stream_types="Account", event_types="Deposited").collect()
+    assert deposits.height == 6000 and deposits["amount"].unique().sort().to_list() == [
+        "0.50", "1.50", "2.50"]
+    assert deposits["tags"][0].to_list()[0] == "web"
+    account = app.repository.get(uuid.UUID(deposits["stream_id"][0]))
+    rows = store.scan(stream_ids=deposits["stream_id"][0]).sort("version").collect()
+    assert rows["version"].to_list() == rows["source_version"].to_list()
+    assert rows.height == account.version and rows["owner"][0] == account.owner
+    more = app.repository.get(account.id)
+    more.deposit(__import__("decimal").Decimal("9.99"), ["late"])
+    app.save(more)
+    again = import_source(store, db)
+    assert (again.read, again.imported, again.previous) == (1, 1, summary.checkpoint)
+
+
+def test_compressed_eventsourcing_states_name_the_option(tmp_path: Path) -> None:
+    db = tmp_path / "zipped.db"
+    write({**sqlite_env(str(db)), "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"},
+          5, 1)
+    with pytest.raises(ImportFormatError, match="COMPRESSOR_TOPIC"):
+        import_source(EventStore.create(tmp_path / "store"), db)
+
+
+def recorded(i: int, *, stream: str, kind: str = "OrderPlaced") -> RecordedEvent:
+    return RecordedEvent(
+        type=kind, data=json.dumps({"amount": i, "customer": {"name": f"c{i % 3}"},
+                                    "items": [i, i + 1]}).encode(),
+        metadata=json.dumps({"$correlationId": f"corr-{i}", "$causationId": f"cause-{i}",
+                             "user": "ops"}).encode(),
+        content_type="application/json", id=uuid.UUID(int=i + 1), stream_name=stream,
+        stream_position=i // 4, commit_position=1_000 + 64 * i, prepare_position=1_000 + 64 * i,
+        recorded_at=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=i))
+
+
+def all_records(n: int) -> list[RecordedEvent]:
+    events = [recorded(i, stream=f"order-{i % 4}") for i in range(n)]
+    events.append(RecordedEvent(type="Blob", data=b"\x00\x01", metadata=b"",
+                                content_type="application/octet-stream", id=uuid.uuid4(),
+                                stream_name="files", stream_position=0,
+                                commit_position=1_000 + 64 * n, prepare_position=0,
+                                recorded_at=datetime(2024, 2, 1, tzinfo=UTC)))
+    return events
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_kurrentdb_dump_import_and_incremental(tmp_path: Path, suffix: str) -> None:
+    dump = tmp_path / f"all.{suffix}"
+    assert dump_records(all_records(40), dump) == 41
+    store = EventStore.create(tmp_path / "store")
+    first = import_source(store, dump, kind="kurrentdb")
+    assert (first.read, first.imported, first.quarantined) == (41, 40, 1)
+    assert pl.read_parquet(first.quarantine_path)["reason"][0].startswith("binary data")
+    events = store.scan().sort("position").collect()
+    assert events["stream_type"].unique().to_list() == ["order"]
+    assert sorted(events["stream_id"].unique().to_list()) == ["0", "1", "2", "3"]
+    row = events.row(0, named=True)
+    assert (row["correlation_id"], row["causation_id"], row["metadata_user"]) == (
+        "corr-0", "cause-0", "ops")
+    assert (row["customer_name"], row["items"], row["event_id"]) == (
+        "c0", [0, 1], str(uuid.UUID(int=1)))
+    dump_records(all_records(50), dump)  # the dump grew
+    grown = import_source(store, dump, kind="kurrentdb")
+    assert (grown.read, grown.imported, grown.previous) == (10, 9, first.checkpoint)
+    assert grown.quarantined == 1  # the moved binary record is new (another position)
+
+
+def test_kurrentdb_sql_interface_names_are_accepted(tmp_path: Path) -> None:
+    dump = tmp_path / "sql.jsonl"
+    lines = [{"log_position": 10 + i, "stream": "cart-7", "stream_revision": i,
+              "event_type": "ItemAdded", "created": f"2024-03-01T10:00:0{i}Z",
+              "record_id": str(uuid.UUID(int=99 + i)), "data": {"sku": f"s{i}"},
+              "metadata": {}} for i in range(3)]
+    dump.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
+    store = EventStore.create(tmp_path / "store")
+    summary = import_source(store, dump, kind="kurrentdb")
+    assert (summary.read, summary.imported, summary.quarantined) == (4, 3, 1)
+    assert store.scan().select("sku").collect()["sku"].sort().to_list() == ["s0", "s1", "s2"]
+
+
+def test_live_kurrentdb_when_a_server_is_reachable(tmp_path: Path) -> None:
+    url = os.environ.get("EVENTLAB_KURRENTDB_URL")
+    if not url:
+        pytest.skip("no KurrentDB server: set EVENTLAB_KURRENTDB_URL=kurrentdb://admin:changeit@"
+                    "localhost:2113?tls=false to run the live reader against one")
+    store = EventStore.create(tmp_path / "store")
+    first = import_source(store, url)
+    assert first.balanced
+    assert import_source(store, url).previous == first.checkpoint
