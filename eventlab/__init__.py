@@ -31,6 +31,7 @@ from eventlab.projections import (
     load_projections,
 )
 from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, StoreCore, StoreInfo
+from eventlab.projections.related import related_events
 from eventlab.store.compact import CompactResult
 from eventlab.store.verify import Finding, VerifyReport, verify_store
 from eventlab.textformat import format_text
@@ -83,5 +84,6 @@ __all__ = [
     "load_projection",
     "load_projections",
     "reducers",
+    "related_events",
     "verify_store",
 ]

@@ -36,7 +36,7 @@ def server() -> Iterator[PgServer]:
         pg = start_server()
     except RuntimeError as exc:
         pytest.skip(f"no PostgreSQL server for the connector tests: {exc}")
-    os.environ["EVENTLAB_TEST_POSTGRES_URL"] = pg.url
+    os.environ["EVENTLAB_TEST_POSTGRES_URL"] = os.environ["DATABASE_URL"] = pg.url
     try:
         with psycopg.connect(pg.url, autocommit=True) as conn:
             marten_fill.create(conn)
@@ -47,6 +47,7 @@ def server() -> Iterator[PgServer]:
         yield pg
     finally:
         os.environ.pop("EVENTLAB_TEST_POSTGRES_URL", None)
+        os.environ.pop("DATABASE_URL", None)
         pg.stop()
 
 
