@@ -36,6 +36,7 @@ REQUIRED = (
     "04_compare_read_models",
     "05_export_projections",
     "06_commands_and_what_if",
+    "08_connect_your_store",
 )
 MAX_BYTES = 200_000
 CELL_TIMEOUT = 60  # seconds per cell

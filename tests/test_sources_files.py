@@ -119,3 +119,19 @@ def test_live_kurrentdb_when_a_server_is_reachable(tmp_path: Path) -> None:
     first = import_source(store, url)
     assert first.balanced
     assert import_source(store, url).previous == first.checkpoint
+
+
+def test_file_importers_keep_their_files(tmp_path: Path) -> None:
+    """JSON Lines (even past 4 KB, starting with '{'), CSV and XES never go to the connectors;
+    a broken SQLite file is no source either."""
+    from eventlab.sources.connect import is_sync_source
+
+    jsonl = tmp_path / "big.jsonl"
+    jsonl.write_text("".join(json.dumps({"stream_id": f"s{i}", "event_type": "E", "occurred_at":
+                                         "2024-01-01T00:00:00Z", "pad": "x" * 50}) + "\n"
+                             for i in range(200)))
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"SQLite format 3\x00" + b"\xff" * 100)
+    assert jsonl.stat().st_size > 4096
+    assert not is_sync_source(jsonl) and not is_sync_source(broken)
+    assert is_sync_source(jsonl, "kurrentdb") and is_sync_source("postgresql://h/db")

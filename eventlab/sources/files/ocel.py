@@ -63,7 +63,8 @@ class OcelTables:
 
 
 def is_ocel(path: str | Path) -> bool:
-    """True for an OCEL 2.0 SQLite or JSON file (recognised by content)."""
+    """True for an OCEL 2.0 SQLite file (by its tables) or JSON file (``.jsonocel``, or
+    ``.json`` naming OCEL's keys near its start); JSON Lines files never are."""
     file = Path(path)
     if not file.is_file():
         return False
@@ -71,14 +72,22 @@ def is_ocel(path: str | Path) -> bool:
         head = handle.read(4096)
     if head.startswith(SQLITE_MAGIC):
         return set(sqlite_tables(file)) >= OCEL_TABLES
-    text = head.lstrip()
-    return text.startswith(b"{") and all(f'"{k}"'.encode() in head or len(head) == 4096
-                                         for k in ("objects", "events"))
+    if not head.lstrip().startswith(b"{"):
+        return False
+    suffix = file.name.lower().rpartition(".")[2]
+    if suffix == "jsonocel":
+        return True
+    return suffix == "json" and any(f'"{k}"'.encode() in head for k in JSON_KEYS)
 
 
 def sqlite_tables(path: Path) -> list[str]:
-    with closing(_connect(path)) as conn:
-        return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    """The tables of a SQLite file ([] when it cannot be read as one)."""
+    try:
+        with closing(_connect(path)) as conn:
+            return [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")]
+    except sqlite3.Error:
+        return []
 
 
 def _connect(path: Path) -> sqlite3.Connection:
