@@ -59,6 +59,9 @@ def open_source(source: str | Path, *, kind: str | None = None, **options: Any) 
         raise ValidationError(f"no file at {str(path)!r}; pass a postgresql:// or kurrentdb:// "
                               "URL, an OCEL 2.0 .sqlite/.jsonocel file, an eventsourcing "
                               "SQLite database or a KurrentDB dump (with kind='kurrentdb').")
+    if kind == "marten":
+        raise InvalidArgumentError("kind", kind, "Marten is read from its Postgres database: "
+                                   "pass a postgresql://user:password@host:5432/db URL")
     if kind == "kurrentdb":
         return KurrentDumpSource(path, **options)
     if kind == "eventsourcing" or (kind is None and _is_eventsourcing_sqlite(path)):
