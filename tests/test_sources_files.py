@@ -135,3 +135,28 @@ def test_file_importers_keep_their_files(tmp_path: Path) -> None:
     assert jsonl.stat().st_size > 4096
     assert not is_sync_source(jsonl) and not is_sync_source(broken)
     assert is_sync_source(jsonl, "kurrentdb") and is_sync_source("postgresql://h/db")
+
+
+def test_encrypted_eventsourcing_states_name_the_cipher(tmp_path: Path) -> None:
+    from eventsourcing.cryptography import AESCipher
+
+    db = tmp_path / "secret.db"
+    write({**sqlite_env(str(db)), "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+           "CIPHER_KEY": AESCipher.create_key(16)}, 3, 1)
+    with pytest.raises(ImportFormatError, match="CIPHER_TOPIC"):
+        import_source(EventStore.create(tmp_path / "store"), db)
+
+
+def test_marten_valid_time_from_a_data_field() -> None:
+    from eventlab.sources.databases.marten import marten_records
+
+    t = datetime(2024, 5, 1, tzinfo=UTC)
+    rows = pl.DataFrame({
+        "seq_id": [1, 2], "event_id": ["a", "b"], "raw_stream_id": ["s1", "s1"],
+        "source_version": [1, 2], "event_type": ["placed", "noted"],
+        "data": ['{"PlacedAt": "2023-12-31T23:00:00+00:00"}', '{"Text": "hi"}'],
+        "source_timestamp": [t, t], "tenant_id": ["*DEFAULT*"] * 2, "stream_type": ["order"] * 2,
+    })
+    parsed = marten_records(rows, source="m", conjoined=False, valid_time="PlacedAt")
+    assert parsed.events["occurred_at"].to_list() == [datetime(2023, 12, 31, 23, tzinfo=UTC), t]
+    assert parsed.events["source_timestamp"].to_list() == [t, t]
