@@ -1,9 +1,9 @@
 """Import throughput from Postgres (Marten tables): columnar readers vs row-by-row psycopg.
 
-    python benchmarks/bench_connectors.py [--events 500000] [--batch 250000]
+    python benchmarks/bench_connectors.py [--marten-events 500000] [--batch 250000]
 
 Starts a throw-away PostgreSQL server (Debian's postgresql package, as the tests do:
-tests/helpers/pgserver.py), fills Marten-shaped tables with ``--events`` events in SQL
+tests/helpers/pgserver.py), fills Marten-shaped tables with ``--marten-events`` events in SQL
 (three aggregate types, three tenants, nested jsonb objects and arrays), then, per engine,
 measures one full read of ``mt_events`` joined with ``mt_streams``:
 
@@ -32,7 +32,7 @@ import _common as C  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--marten-events", type=int, default=500_000)
     parser.add_argument("--batch", type=int, default=250_000)
     parser.add_argument("--engines", default="adbc,connectorx,psycopg")
     args = parser.parse_args()
@@ -42,7 +42,7 @@ def main() -> None:
 
     server = start_server()
     try:
-        streams = max(1, args.events // 5)
+        streams = max(1, args.marten_events // 5)
         with psycopg.connect(server.url, autocommit=True) as conn:
             marten_fill.create(conn)
             started = time.perf_counter()

@@ -38,6 +38,22 @@ class Flattened:
     reasons: pl.Series
 
 
+def flatten_repeated(
+    texts: pl.Series, *, reserved: Iterable[str] = (), prefix: str = "", what: str = "data",
+) -> Flattened:
+    """Like :func:`flatten_documents` for documents that repeat a lot (headers, metadata):
+    each distinct text is decoded once."""
+    codes = texts.cast(pl.String).to_frame("text").with_columns(
+        pl.col("text").rank("dense").cast(pl.Int64).fill_null(0).alias("code"))
+    distinct = codes.unique("code").sort("code")
+    flat = flatten_documents(distinct["text"], pl.repeat("all", distinct.height, eager=True),
+                             reserved=reserved, prefix=prefix, what=what)
+    decoded = pl.DataFrame({"code": distinct["code"], "__reason": flat.reasons,
+                            **{c: flat.payload[c] for c in flat.payload.columns}})
+    spread = codes.select("code").join(decoded, on="code", how="left", maintain_order="left")
+    return Flattened(spread.drop("code", "__reason"), spread["__reason"])
+
+
 def flatten_documents(
     texts: pl.Series, groups: pl.Series, *, reserved: Iterable[str] = (), prefix: str = "",
     what: str = "data",
@@ -232,14 +248,14 @@ def _stack(parts: list[pl.DataFrame], flats: list[dict[str, pl.Series]],
     for part, flat in zip(parts, flats, strict=True):
         cols = {name: _cast(series, columns[name]) for name, series in flat.items()}
         frames.append(pl.DataFrame({_ROW: part[_ROW], **cols}))
-    index = pl.DataFrame({_ROW: pl.int_range(0, height, dtype=pl.UInt32, eager=True)})
-    if not frames:
-        return index.drop(_ROW)
-    stacked = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    stacked = stacked.with_columns(pl.col(_ROW).cast(pl.UInt32))
-    ordered = index.join(stacked, on=_ROW, how="left", maintain_order="left")
+    rows = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else (
+        frames[0] if frames else pl.DataFrame({_ROW: pl.Series([], dtype=pl.UInt32)}))
+    rows = rows.with_columns(pl.col(_ROW).cast(pl.UInt32))
+    missing = pl.int_range(0, height, dtype=pl.UInt32, eager=True)
+    missing = missing.filter(~missing.is_in(rows[_ROW].implode()))
+    stacked = pl.concat([rows, pl.DataFrame({_ROW: missing})], how="diagonal_relaxed")
     names = sorted({n for flat in flats for n in flat}, key=list(columns).index)
-    return ordered.select(names)
+    return stacked.sort(_ROW).select(names)
 
 
 def _cast(series: pl.Series, dtype: pl.DataType) -> pl.Series:

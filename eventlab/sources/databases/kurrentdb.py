@@ -35,7 +35,7 @@ from eventlab.envelope import ENVELOPE, PARTITION_ONLY
 from eventlab.errors import ImportFormatError, SourceConnectionError, ValidationError, require
 from eventlab.sources.batch import LINE, PRESET, Parsed
 from eventlab.sources.databases.postgres import redact
-from eventlab.sources.jsonflat import flatten_documents
+from eventlab.sources.jsonflat import flatten_documents, flatten_repeated
 from eventlab.sources.records import RAW, parse_records, raw_text, stream_type_slug
 from eventlab.sources.source import read_bytes, read_lines
 from eventlab.sources.sync import Position, SourceBatch
@@ -134,8 +134,8 @@ def kurrentdb_records(rows: pl.DataFrame, *, source: str, default_stream_type: s
     reserved = set(ENVELOPE) | set(PARTITION_ONLY) | set(KEPT)
     data = flatten_documents(rows["data"].fill_null(pl.lit(None, pl.String)), rows["type"],
                              reserved=reserved)
-    meta = flatten_documents(rows["metadata"].fill_null("{}"), rows["type"], prefix="metadata_",
-                             reserved=reserved, what="metadata").payload
+    meta = flatten_repeated(rows["metadata"].fill_null("{}"), prefix="metadata_",
+                            reserved=reserved, what="metadata").payload
     ids = {"correlation_id": "metadata_$correlationId", "causation_id": "metadata_$causationId"}
     envelope = [meta[c].cast(pl.String).alias(k) for k, c in ids.items() if c in meta.columns]
     meta = meta.drop([c for c in ids.values() if c in meta.columns])

@@ -42,7 +42,7 @@ import polars as pl
 from eventlab.envelope import ENVELOPE, PARTITION_ONLY
 from eventlab.sources.batch import LINE, PRESET, Parsed
 from eventlab.sources.databases.postgres import PgUrl, identifier, read_query
-from eventlab.sources.jsonflat import flatten_documents
+from eventlab.sources.jsonflat import flatten_documents, flatten_repeated
 from eventlab.sources.records import RAW, parse_records, raw_text
 from eventlab.sources.sync import Position, SourceBatch
 
@@ -179,9 +179,9 @@ def marten_records(rows: pl.DataFrame, *, source: str, conjoined: bool,
     """Marten rows (as :meth:`MartenSource._sql` selects them) -> a parsed batch."""
     reserved = set(ENVELOPE) | set(PARTITION_ONLY) | set(METADATA)
     data = flatten_documents(rows["data"], rows["event_type"], reserved=reserved)
-    headers = (flatten_documents(rows["headers"].fill_null("{}"), pl.repeat(
-        "h", rows.height, eager=True), prefix="headers_", what="headers").payload
-        if "headers" in rows.columns else pl.DataFrame())
+    headers = (flatten_repeated(rows["headers"].fill_null("{}"), prefix="headers_",
+                                what="headers").payload
+               if "headers" in rows.columns else pl.DataFrame())
     stream = (pl.concat_str(pl.col("tenant_id").fill_null("*DEFAULT*"), pl.lit("/"),
                             pl.col("raw_stream_id")) if conjoined else pl.col("raw_stream_id"))
     binary = pl.col("binary") if "binary" in rows.columns else pl.lit(False)
