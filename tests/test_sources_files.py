@@ -160,3 +160,16 @@ def test_marten_valid_time_from_a_data_field() -> None:
     parsed = marten_records(rows, source="m", conjoined=False, valid_time="PlacedAt")
     assert parsed.events["occurred_at"].to_list() == [datetime(2023, 12, 31, 23, tzinfo=UTC), t]
     assert parsed.events["source_timestamp"].to_list() == [t, t]
+
+
+def test_sync_summary_html_names_every_count(tmp_path: Path) -> None:
+    from eventlab.sources.sync import sync_summary_html
+
+    dump = tmp_path / "all.jsonl"
+    dump_records(all_records(3), dump)
+    summary = import_source(EventStore.create(tmp_path / "store"), dump, kind="kurrentdb")
+    html = summary._repr_html_()
+    assert html == sync_summary_html(summary)
+    for text in ("read", "imported", "quarantined", "skipped (duplicates)", "checkpoint after",
+                 f"{summary.checkpoint:,}", "all.jsonl"):
+        assert text in html
