@@ -30,8 +30,8 @@ from eventlab.projections import (
     load_projection,
     load_projections,
 )
-from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, StoreCore, StoreInfo
 from eventlab.projections.related import related_events
+from eventlab.store import ANY, NO_STREAM, STREAM_EXISTS, AppendResult, StoreCore, StoreInfo
 from eventlab.store.compact import CompactResult
 from eventlab.store.verify import Finding, VerifyReport, verify_store
 from eventlab.textformat import format_text

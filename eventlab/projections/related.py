@@ -16,13 +16,13 @@ import polars as pl
 from eventlab.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore
 
 SHOWN = ("position", "occurred_at", "stream_type", "stream_id", "event_type", "correlation_id")
 
 
 def related_events(
-    store: EventStore, stream_type: str, stream_id: str, *, via: Sequence[str] | str,
+    store: StoreCore, stream_type: str, stream_id: str, *, via: Sequence[str] | str,
     columns: Sequence[str] = (),
 ) -> pl.DataFrame:
     """Events of stream (``stream_type``, ``stream_id``) and of the streams of type(s) ``via``

@@ -29,7 +29,7 @@ from eventlab.sources.databases.postgres import SCHEMES as PG_SCHEMES
 from eventlab.sources.databases.postgres import PgUrl, redact
 from eventlab.sources.files.ocel import SQLITE_MAGIC, OcelSource, is_ocel, sqlite_tables
 from eventlab.sources.sync import SyncSource, SyncSummary, sync
-from eventlab.store.eventstore import EventStore
+from eventlab.store.core import StoreCore
 
 KINDS = ("marten", "eventsourcing", "kurrentdb", "ocel")
 
@@ -98,7 +98,7 @@ def _is_eventsourcing_sqlite(path: Path) -> bool:
 
 
 def import_source(
-    store: EventStore, source: str | Path, *, kind: str | None = None, full: bool = False,
+    store: StoreCore, source: str | Path, *, kind: str | None = None, full: bool = False,
     batch_size: int = 250_000, progress: bool | None = None, **options: Any,
 ) -> SyncSummary:
     """Import ``source`` into ``store``: everything the first time, then only what is new since

@@ -65,7 +65,7 @@ def import_file(
 
 
 def import_parsed(
-    store: EventStore, parsed: Parsed, *, progress: bool | None = None,
+    store: StoreCore, parsed: Parsed, *, progress: bool | None = None,
     started: float | None = None,
 ) -> ImportSummary:
     """Append what a reader parsed (one atomic append), then write its quarantine.

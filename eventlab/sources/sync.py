@@ -35,9 +35,9 @@ from eventlab.sources.batch import STREAM, Parsed
 from eventlab.sources.importer import import_parsed
 from eventlab.sources.source import slug
 from eventlab.storage.durable import write_json
-from eventlab.store.eventstore import EventStore
-from eventlab.store.layout import QUARANTINE_DIR
-from eventlab.store.txn import fault
+from eventlab.storage.faults import fault
+from eventlab.storage.layout import QUARANTINE_DIR
+from eventlab.store.core import StoreCore
 
 CHECKPOINT_DIR = "_sources"
 Position = int | str
@@ -129,7 +129,7 @@ def sync_summary_html(summary: SyncSummary) -> str:
 
 
 def sync(
-    store: EventStore, source: SyncSource, *, full: bool = False, batch_size: int = 250_000,
+    store: StoreCore, source: SyncSource, *, full: bool = False, batch_size: int = 250_000,
     progress: bool | None = None,
 ) -> SyncSummary:
     """Import what is new in ``source`` since its checkpoint in ``store`` (all of it with
