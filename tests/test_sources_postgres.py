@@ -1,7 +1,8 @@
 """Marten and eventsourcing on a real PostgreSQL server (started once for this module).
 
-The server comes from Debian's postgresql package (tests/helpers/pgserver.py); without it the
-tests here skip with the reason, the other connector tests run anyway.
+The server comes from Debian's postgresql package (tests/helpers/pgserver.py; .ci/run installs
+it); without it the tests here skip with the reason on a developer's machine (the other
+connector tests run anyway) and fail under CI.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import polars as pl
 import psycopg
 import pytest
+from conftest import missing
 from helpers import marten_fill
 from helpers.es_app import postgres_env, write
 from helpers.pgserver import PgServer, start_server
@@ -35,7 +37,7 @@ def server() -> Iterator[PgServer]:
     try:
         pg = start_server()
     except RuntimeError as exc:
-        pytest.skip(f"no PostgreSQL server for the connector tests: {exc}")
+        missing(f"no PostgreSQL server for the connector tests: {exc}")
     os.environ["EVENTLAB_TEST_POSTGRES_URL"] = os.environ["DATABASE_URL"] = pg.url
     try:
         with psycopg.connect(pg.url, autocommit=True) as conn:
