@@ -122,14 +122,20 @@ def scan_events(
     return frame.select(*COLUMNS[:2], pl.col("event_type").cast(pl.Categorical), *COLUMNS[3:])
 
 
-def sort_events(frame: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+def stream_hash() -> pl.Expr:
+    """A 64-bit hash of a stream's (stream_type, stream_id)."""
+    return pl.col("stream_id").hash(17) ^ pl.col("stream_type").hash(29)
+
+
+def sort_events(frame: pl.LazyFrame | pl.DataFrame, key: pl.Expr | None = None) -> pl.DataFrame:
     """Events in valid-time order: by stream (its 64-bit hash), ``occurred_at``, ``position``.
 
     Sorting on three integers is several times faster than on the stream's strings. Two
     streams sharing a hash would interleave: that is detected (a stream id changing inside one
-    hash run) and the frame is then sorted by the strings instead.
+    hash run) and the frame is then sorted by the strings instead. ``key`` replaces the hash
+    (tests force collisions with it).
     """
-    key = (pl.col("stream_id").hash(17) ^ pl.col("stream_type").hash(29)).alias(KEY)
+    key = (stream_hash() if key is None else key).cast(pl.UInt64).alias(KEY)
     out = frame.lazy().with_columns(key).sort(KEY, "occurred_at", "position").collect()
     same_key = pl.col(KEY) == pl.col(KEY).shift(1)
     other_id = (pl.col("stream_id") != pl.col("stream_id").shift(1)) | (
