@@ -11,6 +11,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 Event = dict[str, Any]
@@ -55,7 +56,7 @@ def directly_follows(by_stream: dict[Stream, list[Event]]) -> dict[tuple[str, st
     for (kind, _), seq in by_stream.items():
         ends[(kind, START, seq[0]["event_type"])] += 1
         ends[(kind, seq[-1]["event_type"], END)] += 1
-        for a, b in zip(seq, seq[1:], strict=False):
+        for a, b in pairwise(seq):
             gap = (b["occurred_at"] - a["occurred_at"]) / timedelta(microseconds=1)
             gaps[(kind, a["event_type"], b["event_type"])].append(gap)
     out: dict[tuple[str, str, str], Any] = {
