@@ -39,7 +39,8 @@ from eventlab.version import __version__
 
 #: Subpackages loaded on first attribute access (``eventlab.widgets``), so that
 #: ``import eventlab`` does not import ipywidgets, altair, pandera or cryptography.
-_LAZY = ("charts", "examples", "importers", "privacy", "sources", "samples", "widgets", "write")
+_LAZY = ("charts", "examples", "importers", "privacy", "process", "sources", "samples", "widgets",
+         "write")
 
 
 def __getattr__(name: str) -> object:

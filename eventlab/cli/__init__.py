@@ -13,11 +13,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from eventlab.cli import importing, projections, store
+from eventlab.cli import importing, process, projections, store
 from eventlab.cli._common import Handler, add_common
 from eventlab.errors import EventlabError
 
-COMMAND_FAMILIES = (store, importing, projections)
+COMMAND_FAMILIES = (store, importing, projections, process)
 
 
 def build_parser() -> argparse.ArgumentParser:
