@@ -12,14 +12,17 @@ from __future__ import annotations
 import polars as pl
 
 from eventlab.errors import InvalidArgumentError
+from eventlab.process.index import follows_at
 from eventlab.process.log import (
     END,
     KEY,
     START,
+    ProcessLog,
     Source,
     Types,
     ordered_events,
     stream_bounds,
+    utc_or_none,
     window_events,
 )
 from eventlab.timeutil import PointInTime
@@ -105,6 +108,10 @@ def directly_follows(
     (pm4py's start activities), edges to :data:`END` those ending with one (end activities);
     they have no durations. Sorted by stream type, then ``count`` descending.
     """
+    if isinstance(source, ProcessLog) and source.index is not None and known_at is None \
+            and where is None and source.covers(stream_types):
+        found = follows_at(source.index, utc_or_none(at, "at"), _duration_stats(pl.col("_us")))
+        return _sorted_edges(found)
     events = stream_bounds(ordered_events(
         source, stream_types=stream_types, at=at, known_at=known_at, where=where
     ))
@@ -124,9 +131,14 @@ def directly_follows(
         _pseudo(events, "_first", source=pl.lit(START), target=pl.col("event_type")),
         _pseudo(events, "_last", source=pl.col("event_type"), target=pl.lit(END)),
     ]
-    out = pl.concat([edges.collect(), *ends], how="diagonal_relaxed")
-    return out.sort(["stream_type", "count", "source", "target"],
-                    descending=[False, True, False, False])
+    return _sorted_edges(pl.concat([edges.collect(), *ends], how="diagonal_relaxed"))
+
+
+def _sorted_edges(edges: pl.DataFrame) -> pl.DataFrame:
+    stats = ("median_duration", "mean_duration", "p95_duration")
+    return edges.select(
+        "stream_type", "source", "target", "count", *(pl.col(c).cast(DURATION) for c in stats)
+    ).sort(["stream_type", "count", "source", "target"], descending=[False, True, False, False])
 
 
 def _pseudo(events: pl.DataFrame, flag: str, *, source: pl.Expr, target: pl.Expr) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from eventlab.errors import ColumnNotFoundError, InvalidArgumentError
 from eventlab.timeutil import PointInTime, to_utc
 
 if TYPE_CHECKING:
+    from eventlab.process.index import FollowsIndex
     from eventlab.store.eventstore import EventStore
 
 #: the pseudo-activities that start and end every stream in :func:`directly_follows`
@@ -39,12 +40,20 @@ class ProcessLog:
     (stream, ``occurred_at``, ``position``); ``event_type`` is Categorical.
 
     Build it with :func:`read_log`; pass it instead of a store to any process function.
+    ``index`` (every event's successor) answers ``directly_follows(log, at=T)`` without a sort.
     """
 
     events: pl.DataFrame
     store: EventStore
     position: int
     stream_types: tuple[str, ...] | None
+    index: FollowsIndex | None = None
+
+    def covers(self, stream_types: Types) -> bool:
+        """Whether ``stream_types`` selects the whole log (None, or exactly its types)."""
+        wanted = _types(stream_types)
+        return wanted is None or (self.stream_types is not None
+                                  and set(wanted) == set(self.stream_types))
 
     @property
     def height(self) -> int:
@@ -151,14 +160,19 @@ def sort_events(frame: pl.LazyFrame | pl.DataFrame, key: pl.Expr | None = None) 
 
 def read_log(
     source: Source, *, stream_types: Types = None, known_at: PointInTime | None = None,
-    where: pl.Expr | None = None,
+    where: pl.Expr | None = None, index: bool = True,
 ) -> ProcessLog:
-    """The selected events (as known at ``known_at``) sorted in valid-time order, in memory."""
+    """The selected events (as known at ``known_at``) sorted in valid-time order, in memory,
+    with a directly-follows index (``index=False`` leaves it out: less memory, slower
+    ``directly_follows(log, at=T)``)."""
+    from eventlab.process.index import build_index
+
     store, types = _store_of(source, stream_types)
     position = store.position_at(known_at) if known_at is not None else store.head
     frame = scan_events(store, stream_types=types, at=None, known_at=known_at, where=where)
     events = sort_events(frame.filter(pl.col("position") <= position))
-    return ProcessLog(events, store, position, _types(types))
+    built = build_index(events) if index else None
+    return ProcessLog(events, store, position, _types(types), built)
 
 
 def _log_window(
