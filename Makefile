@@ -46,8 +46,11 @@ torture: install-test
 	TZ=UTC EVENTLAB_TORTURE_SCALE=10 $(BIN)/python -m pytest tests -m slow -q
 	@cat test-artifacts/torture-summary.json
 
+## pm4py (AGPL) is never a dependency: the comparisons run it from its own .bench-venv.
 bench: install-test
 	$(BIN)/python -m pip install -q -e ".[bench]"
+	test -x .bench-venv/bin/python || ($(PYTHON) -m venv .bench-venv && \
+		.bench-venv/bin/pip install -q -r benchmarks/requirements-pm4py.txt)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlab import EventStore
+from eventlab import EventStore, Projection
 from eventlab import process as pm
+from eventlab import reducers as r
 from eventlab.errors import ColumnNotFoundError, InvalidArgumentError
 from eventlab.importers import import_file
 from eventlab.process.log import sort_events
@@ -253,7 +254,12 @@ def test_drift_ranks_what_moved(receipt: EventStore) -> None:
     assert known.filter(pl.col("kind") == "variant")["before"].sum() == 0
 
 
-def test_a_process_log_answers_like_the_store(receipt: EventStore) -> None:
+def test_a_process_log_and_a_view_answer_like_the_store(receipt: EventStore) -> None:
+    view = receipt.project(Projection("apps", stream_types=["application"],
+                                      fields={"events": r.count()}))
+    assert pm.variants(view).equals(pm.variants(receipt))
+    assert pm.process_drift(view, "2011-01-01", "2011-06-01").equals(
+        pm.process_drift(receipt, "2011-01-01", "2011-06-01"))
     log = pm.read_log(receipt, stream_types="application")
     for at in ("2011-01-01", "2011-06-15", None):
         assert pm.directly_follows(log, at=at).equals(pm.directly_follows(receipt, at=at))
