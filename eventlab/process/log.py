@@ -25,7 +25,7 @@ from eventlab.timeutil import PointInTime, to_utc
 
 if TYPE_CHECKING:
     from eventlab.process.index import FollowsIndex
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore as EventStore
 
 #: the pseudo-activities that start and end every stream in :func:`directly_follows`
 START, END = "▶ start", "■ end"
@@ -71,7 +71,7 @@ Source = Any  # EventStore | ProjectionView | ProcessLog (typed loosely: no impo
 
 def _store_of(source: Source, stream_types: Types) -> tuple[EventStore, Types]:
     from eventlab.projections.view import ProjectionView
-    from eventlab.store.eventstore import EventStore
+    from eventlab.store.core import StoreCore as EventStore
 
     if isinstance(source, EventStore):
         return source, stream_types

@@ -16,10 +16,11 @@ import ipywidgets as w
 import polars as pl
 
 from eventlab import charts, process
+from eventlab.api import EventStore
 from eventlab.charts import process as process_charts
 from eventlab.errors import OptionalDependencyError, ValidationError
 from eventlab.projections.view import ProjectionView
-from eventlab.store.eventstore import EventStore
+from eventlab.store.core import StoreCore
 from eventlab.timeutil import PointInTime
 from eventlab.widgets import _frames as F
 from eventlab.widgets._base import (
@@ -162,7 +163,7 @@ def _types(value: Sequence[str] | str | None) -> list[str] | None:
 
 def _store_and_types(
     source: EventStore | ProjectionView, stream_types: Sequence[str] | str | None
-) -> tuple[EventStore, Sequence[str] | str | None]:
+) -> tuple[StoreCore, Sequence[str] | str | None]:
     if isinstance(source, ProjectionView):
         return source.store, stream_types or source.projection.stream_types
     if isinstance(source, EventStore):
