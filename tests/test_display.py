@@ -10,18 +10,10 @@ import pytest
 
 from eventlab import EventStore, Projection, ReadModel, diff_frames
 from eventlab import reducers as r
-from eventlab.display import (
-    append_result_html,
-    card,
-    changes_html,
-    diff_html,
-    fmt,
-    frame_html,
-    info_html,
-    projection_html,
-    read_model_html,
-    table,
-)
+from eventlab.projections.cards import changes_html, diff_html, projection_html, read_model_html
+from eventlab.render import card, fields, table, value_text
+from eventlab.store.cards import append_result_html, info_html
+from tests.helpers.html_tables import body, header
 
 D = datetime(2023, 3, 1, tzinfo=UTC)
 P = Projection("accounts", fields={"n": r.count(), "owner": r.last("owner")})
@@ -38,18 +30,19 @@ def filled(store: EventStore) -> EventStore:
 
 
 def test_values_are_escaped_and_formatted() -> None:
-    assert fmt(1234567) == "1,234,567"
-    assert fmt(None) == "—"
-    assert fmt("<b>") == "&lt;b&gt;"
-    assert fmt(D) == "2023-03-01 00:00:00+00:00"
-    html = card("a <title>", table([("k<", 1), ("v", "x&y")]))
+    assert value_text(1234567) == "1,234,567"
+    assert value_text(None) == "—"
+    assert value_text(D) == "2023-03-01 00:00:00"
+    html = card("a <title>", fields([("k<", 1), ("v", "x&y")]))
     assert "a &lt;title&gt;" in html and "k&lt;" in html and "x&amp;y" in html
     assert "<script" not in html
 
 
-def test_frame_html_shows_head_and_how_many_more() -> None:
-    html = frame_html(pl.DataFrame({"x": list(range(15)), "s": ["<i>"] * 15}), rows=10)
-    assert html.count("<tr>") == 11 and "… 5 more rows" in html and "&lt;i&gt;" in html
+def test_table_shows_head_and_how_many_rows_there_are() -> None:
+    html = table(pl.DataFrame({"x": list(range(15)), "s": ["<i>"] * 15}), rows=10)
+    assert header(html) == ["x", "s"]
+    assert body(html) == [[str(i), "<i>"] for i in range(10)]
+    assert "rows 1–10 of 15" in html and "&lt;i&gt;" in html
 
 
 def test_store_info_and_append_result(filled: EventStore) -> None:

@@ -35,7 +35,7 @@ class Diff:
         }
 
     def _repr_html_(self) -> str:
-        from eventlab.display import diff_html
+        from eventlab.projections.cards import diff_html
 
         return diff_html(self)
 
@@ -177,7 +177,7 @@ class Changes:
         ).sort([*self.key, "field"])
 
     def _repr_html_(self) -> str:
-        from eventlab.display import changes_html
+        from eventlab.projections.cards import changes_html
 
         return changes_html(self)
 

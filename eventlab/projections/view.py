@@ -178,6 +178,6 @@ class ProjectionView:
         return self.projection
 
     def _repr_html_(self) -> str:
-        from eventlab.display import projection_html
+        from eventlab.projections.cards import projection_html
 
         return projection_html(self)

@@ -36,7 +36,7 @@ class StoreInfo:
         return data
 
     def _repr_html_(self) -> str:
-        from eventlab.display import info_html
+        from eventlab.store.cards import info_html
 
         return info_html(self)
 

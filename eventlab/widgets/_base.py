@@ -1,20 +1,17 @@
-"""What every widget shares: offline charts, HTML tables of frames, a status line for errors."""
+"""What every widget shares: offline charts, a status line for errors."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from html import escape
 from typing import Any, TypeVar
 
 import altair as alt
 import ipywidgets as w
-import polars as pl
 
-from eventlab import charts
-from eventlab.display import fmt, frame_html
+from eventlab import charts, render
 from eventlab.errors import EventlabError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,24 +23,6 @@ def chart_widget(chart: Any, offline: bool = True) -> alt.JupyterChart:
     if offline:
         charts.enable_offline()
     return alt.JupyterChart(chart)
-
-
-def table_html(frame: pl.DataFrame, rows: int, caption: str = "") -> str:
-    head = f"<div style='color:#555'>{escape(caption)}</div>" if caption else ""
-    if frame.height == 0:
-        return head + "<div><i>no rows</i></div>"
-    return head + frame_html(frame, rows)
-
-
-def numbers_html(numbers: Iterable[tuple[str, Any]]) -> str:
-    """Headline numbers as a row of small cards."""
-    cells = "".join(
-        "<div style='display:inline-block;margin-right:18px'>"
-        f"<div style='color:#555;font-size:11px'>{escape(k)}</div>"
-        f"<div style='font-size:18px;font-weight:600'>{fmt(v)}</div></div>"
-        for k, v in numbers
-    )
-    return f"<div style='font-family:system-ui,sans-serif'>{cells}</div>"
 
 
 @contextmanager
@@ -71,7 +50,7 @@ class StatusMixin:
         self.status = w.HTML("")
 
     def show_error(self, error: Exception) -> None:
-        self.status.value = f"<span style='color:#b00020'>{escape(str(error))}</span>"
+        self.status.value = render.error(str(error))
 
     def clear_error(self) -> None:
         self.status.value = ""

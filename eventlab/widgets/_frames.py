@@ -102,6 +102,14 @@ def stream_column(key: Sequence[str]) -> str:
     return "stream_id" if "stream_id" in key else key[0]
 
 
+def containing(state: pl.DataFrame, key: Sequence[str], contains: str) -> pl.DataFrame:
+    """The rows whose stream id (see :func:`stream_column`) contains ``contains``."""
+    if not contains:
+        return state
+    column = stream_column(key)
+    return state.filter(pl.col(column).cast(pl.String).str.contains(contains, literal=True))
+
+
 def top_rows(
     state: pl.DataFrame,
     *,
@@ -110,27 +118,28 @@ def top_rows(
     descending: bool = False,
     contains: str = "",
     n: int = 15,
+    offset: int = 0,
 ) -> pl.DataFrame:
-    """The first ``n`` rows of a state, filtered (stream id contains ``contains``) and sorted
-    (nulls last, ties by key): ``rows.sort(...).head(n)`` at the cost of a top-k selection."""
-    rows = state
-    if contains:
-        column = stream_column(key)
-        rows = rows.filter(pl.col(column).cast(pl.String).str.contains(contains, literal=True))
+    """Rows ``offset`` to ``offset + n`` of a state, filtered (stream id contains ``contains``)
+    and sorted (nulls last, ties by key): ``rows.sort(...).slice(offset, n)`` at the cost of a
+    top-k selection."""
+    rows = containing(state, key, contains)
     if sort_by and sort_by not in state.columns:
         raise ValidationError(f"cannot sort by {sort_by!r}; columns: {state.columns}.")
     by = [sort_by] if sort_by else []
     by += [k for k in key if k not in by]
+    want = offset + n
     try:
         valid = rows.filter(pl.col(by[0]).is_not_null())
-        top = valid.top_k(n, by=by, reverse=not descending)
+        top = valid.top_k(want, by=by, reverse=not descending)
     except pl.exceptions.PolarsError:  # a dtype top_k cannot rank (lists): sort it all
-        return rows.sort(by, descending=descending, nulls_last=True).head(n)
+        return rows.sort(by, descending=descending, nulls_last=True).slice(offset, n)
     top = top.sort(by, descending=descending, nulls_last=True)
-    if top.height == n:
-        return top
-    nulls = rows.filter(pl.col(by[0]).is_null()).sort(by, descending=descending, nulls_last=True)
-    return pl.concat([top, nulls.head(n - top.height)])
+    if top.height < want:
+        nulls = rows.filter(pl.col(by[0]).is_null()).sort(by, descending=descending,
+                                                          nulls_last=True)
+        top = pl.concat([top, nulls.head(want - top.height)])
+    return top.slice(offset, n)
 
 
 def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pl.DataFrame:

@@ -8,14 +8,14 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from eventlab import charts
+from eventlab import charts, render
 from eventlab.api import EventStore
-from eventlab.display import table as kv_table
 from eventlab.errors import ValidationError
 from eventlab.projections.diff import diff_frames
 from eventlab.projections.view import ProjectionView
 from eventlab.widgets import _frames as F
-from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors, table_html
+from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors
+from eventlab.widgets._table import FrameTable
 from eventlab.widgets.inspector import StreamInspector
 
 ANY_COLUMN = "(any column)"
@@ -60,17 +60,17 @@ class ReadModelCompare(StatusMixin, w.VBox):
         self.detail = pl.DataFrame()
         self._init_status()
         self.counts_html = w.HTML(self._counts())
-        self.chart = chart_widget(charts.diff_bars(self.diff), offline)
+        self.chart = chart_widget(charts.diff_bars(self.diff, labels=labels), offline)
         kinds = ["changed", f"only in {labels[0]}", f"only in {labels[1]}"]
         self.kind = w.ToggleButtons(options=list(zip(kinds, KINDS, strict=True)), value=KINDS[0])
         differing = self.diff.mismatches.filter(pl.col("mismatches") > 0)["column"].to_list()
         self.column = w.Dropdown(options=[ANY_COLUMN, *differing], value=ANY_COLUMN,
                                  description="column")
-        self.table_html = w.HTML()
+        self.table = FrameTable(key=self.key, page_rows=rows)
         self.pick = w.Dropdown(options=[], value=None, description="open row")
         self.detail_box = w.VBox()
         super().__init__(children=[
-            self.counts_html, self.chart, w.HBox([self.kind, self.column]), self.table_html,
+            self.counts_html, self.chart, w.HBox([self.kind, self.column]), self.table,
             self.pick, self.detail_box, self.status,
         ])
         self.kind.observe(lambda c: self._show_rows(), names="value")
@@ -81,7 +81,7 @@ class ReadModelCompare(StatusMixin, w.VBox):
     def _counts(self) -> str:
         a, b = self.labels
         counts = self.diff.summary()
-        return kv_table([
+        return render.fields([
             (f"only in {a}", counts["only_in_a"]), (f"only in {b}", counts["only_in_b"]),
             ("changed", counts["changed"]), ("compared columns", len(self.diff.columns)),
             ("key", ", ".join(self.key)),
@@ -103,8 +103,7 @@ class ReadModelCompare(StatusMixin, w.VBox):
     @reports_errors
     def _show_rows(self) -> None:
         self.rows = self._current_rows()
-        caption = f"{self.rows.height:,} rows ({self.kind.label})"
-        self.table_html.value = table_html(self.rows, self.max_rows, caption)
+        self.table.show(self.rows, f"{self.rows.height:,} rows ({self.kind.label})")
         labels = [
             ", ".join(str(v) for v in row) for row in
             self.rows.head(MAX_CHOICES).select(self.key).iter_rows()
@@ -138,7 +137,8 @@ class ReadModelCompare(StatusMixin, w.VBox):
                                                               how="semi"), self.diff.columns)
         else:
             self.detail = row
-        self.detail_box.children = [w.HTML(table_html(self.detail, len(self.diff.columns) + 1))]
+        table = FrameTable(self.detail, page_rows=len(self.diff.columns) + 1)
+        self.detail_box.children = [table]
 
     def _open_stream(self, row: pl.DataFrame) -> None:
         assert self.store is not None

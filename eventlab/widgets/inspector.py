@@ -14,7 +14,8 @@ from eventlab.envelope import ENVELOPE
 from eventlab.errors import ValidationError
 from eventlab.projections.view import ProjectionView
 from eventlab.widgets import _frames as F
-from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors, table_html
+from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors
+from eventlab.widgets._table import FrameTable
 
 EVENT_COLUMNS = ("position", "version", "event_type", "occurred_at", "recorded_at", "actor")
 EMPTY = pl.DataFrame(schema={c: ENVELOPE[c] for c in ("stream_type", "stream_id", *EVENT_COLUMNS)})
@@ -63,9 +64,11 @@ class StreamInspector(StatusMixin, w.VBox):
         self.view = _stream_view(store, projection, name)
         self._init_status()
         self.stream = w.Text(value=str(stream_id), description="stream", continuous_update=False)
-        self.events_html, self.history_html, self.changes_html = w.HTML(), w.HTML(), w.HTML()
+        self.events_table = FrameTable(page_rows=rows)
+        self.history_table = FrameTable(page_rows=rows)
+        self.changes_table = FrameTable(page_rows=rows)
         self.chart = chart_widget(charts.lifeline(EMPTY), offline)
-        tabs = [self.events_html, self.history_html, self.changes_html]
+        tabs = [self.events_table, self.history_table, self.changes_table]
         self.tabs = w.Tab(children=tabs, titles=("events", "state after each event",
                                                   "field changes"))
         super().__init__(children=[self.stream, self.chart, self.tabs, self.status])
@@ -91,15 +94,15 @@ class StreamInspector(StatusMixin, w.VBox):
         self.events = events
         self.history, self.changes = self._history(stream_id)
         self.chart.chart = charts.lifeline(self.events)
-        count = f"{self.events.height:,} events"
-        self.events_html.value = table_html(self.events, self.rows, count)
+        self.events_table.show(self.events, f"{self.events.height:,} events")
         if self.view is None:
-            self.history_html.value = "<i>pass projection= to see the state after each event</i>"
-            self.changes_html.value = self.history_html.value
+            hint = "pass projection= to see the state after each event"
+            self.history_table.show(self.history, hint)
+            self.changes_table.show(self.changes, hint)
             return
-        self.history_html.value = table_html(self.history, self.rows)
-        self.changes_html.value = table_html(self.changes, self.rows,
-                                             f"{self.changes.height:,} field changes")
+        self.history_table.show(self.history, f"state after each of {self.history.height:,} "
+                                "events")
+        self.changes_table.show(self.changes, f"{self.changes.height:,} field changes")
 
     def _history(self, stream_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
         if self.view is None:

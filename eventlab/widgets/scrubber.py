@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from eventlab import charts
+from eventlab import charts, render
 from eventlab.api import EventStore
 from eventlab.envelope import ENVELOPE, UTC_DATETIME
 from eventlab.errors import ValidationError
@@ -27,10 +27,9 @@ from eventlab.widgets._base import (
     StatusMixin,
     chart_widget,
     no_progress_bars,
-    numbers_html,
     reports_errors,
-    table_html,
 )
+from eventlab.widgets._table import FrameTable
 
 
 def bind(source: EventStore | ProjectionView, projection: Any, name: str | None) -> ProjectionView:
@@ -55,7 +54,8 @@ class HistoryScrubber(StatusMixin, w.VBox):
     """Scrub a projection's state through valid time (slider, Play, date picker) and
     transaction time (the "known at" slider: what the store knew at a commit).
 
-    At each point: the state table (top rows, sortable, filterable by stream id), headline
+    At each point: the state table (``top`` rows a page; click a header or use ``sort_by`` to
+    sort, the pager to page, ``filter`` to keep stream ids containing a text), headline
     numbers (streams, events so far, the chosen metric), the metric over time with a rule at the
     point, and the events of the step (after the previous point, up to this one).
 
@@ -143,7 +143,10 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self.filter = w.Text(value="", placeholder="stream id contains…", description="filter")
         self.metric = w.Dropdown(options=names, value=metric or _pick_metric(names),
                                  description="metric")
-        self.numbers_html, self.table_html, self.window_html = w.HTML(), w.HTML(), w.HTML()
+        self.numbers_html = w.HTML()
+        self.table = FrameTable(key=self.key, page_rows=self.top, sort=self.sort_by.value,
+                                descending=descending)
+        self.window_table = FrameTable(page_rows=self.window_rows)
 
     def _layout(self) -> list[w.Widget]:
         return [
@@ -153,8 +156,8 @@ class HistoryScrubber(StatusMixin, w.VBox):
             w.HBox([self.metric]),
             self.chart,
             w.HBox([self.sort_by, self.descending, self.filter]),
-            self.table_html,
-            self.window_html,
+            self.table,
+            self.window_table,
             self.status,
         ]
 
@@ -163,8 +166,9 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self.slider.observe(lambda c: self.step_to(c["new"]), names="value")
         self.date.observe(lambda c: self._jump(c["new"]), names="value")
         self.known.observe(lambda c: self._known_changed(), names="value")
-        for control in (self.sort_by, self.descending, self.filter):
-            control.observe(lambda c: self._show_table(), names="value")
+        w.link((self.sort_by, "value"), (self.table, "sort"))  # a header click sorts too
+        w.link((self.descending, "value"), (self.table, "descending"))
+        self.filter.observe(lambda c: self._show_table(), names="value")
         self.metric.observe(lambda c: self._metric_changed(), names="value")
 
     # ----------------------------------------------------------------- points
@@ -263,7 +267,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self._show_window(index)
 
     def _show_point(self, at: datetime) -> None:
-        self.point_label.value = f"<b>{charts.iso(at)[:19].replace('T', ' ')}</b> UTC"
+        self.point_label.value = f"<b>{render.value_text(at)}</b> UTC"
         self._syncing = True
         try:
             self.date.value = at
@@ -277,21 +281,27 @@ class HistoryScrubber(StatusMixin, w.VBox):
             else None
         self.numbers = {"streams": self.state.height, "events so far": self.events_so_far,
                         name: value}
-        self.numbers_html.value = numbers_html(self.numbers.items())
+        self.numbers_html.value = render.numbers(self.numbers.items())
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """The rows of the state table on screen (one page, sorted and filtered)."""
+        return self.table.rows
 
     @reports_errors
     def _show_table(self) -> None:
-        self.rows = F.top_rows(self.state, key=self.key, sort_by=self.sort_by.value,
-                               descending=self.descending.value, contains=self.filter.value,
-                               n=self.top)
-        shown = f"top {self.rows.height} of {self.state.height:,} rows"
-        self.table_html.value = table_html(self.rows, self.top, shown)
+        contains = self.filter.value
+        matching = f", {contains!r} in the id" if contains else ""
+        caption = f"state: {self.state.height:,} rows at this point{matching}"
+        self.table.show(self.state, caption, contains=contains,
+                        page=self.table.page if contains == self.table.contains else 0)
 
     def _show_window(self, index: int) -> None:
         previous = self.points[index - 1] if index else None
-        since = f"after {charts.iso(previous)[:19]}" if previous is not None else "from the start"
+        since = f"after {render.value_text(previous)}" if previous is not None \
+            else "from the start"
         caption = f"{self.events_in_step:,} events {since} up to this point"
-        self.window_html.value = table_html(self.window, self.window_rows, caption)
+        self.window_table.show(self.window, caption)
 
     def _jump(self, value: datetime | None) -> None:
         if self._syncing or value is None:
@@ -301,7 +311,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
     def _show_known(self) -> None:
         recorded = self.commits["recorded_at"][self.known.value] if self.commits.height else None
         self.known_label.value = (
-            f"{charts.iso(recorded)[:19].replace('T', ' ')} UTC · position {self.position:,}"
+            f"{render.value_text(recorded)} UTC · position {self.position:,}"
             if recorded is not None else "(empty store)"
         )
 

@@ -216,7 +216,7 @@ class WhatIf:
         """Altair stacked bars: changed decisions per period, coloured by kind."""
         from eventlab.errors import require
 
-        alt = require("altair", "charts")
+        alt = require("altair", "lab")
         unit = "%Y" if every.endswith("y") else "%Y-%m" if every.endswith("mo") else "%Y-%m-%d"
         data = self.over_time(every).filter(pl.col("change") != "same").with_columns(
             label=pl.col("period").dt.strftime(unit))
