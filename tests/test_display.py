@@ -86,3 +86,30 @@ def test_projection_diff_changes_and_read_model(filled: EventStore, tmp_path: Pa
     html = read_model_html(model)
     assert "read model" in html and "accounts" in html and ">3<" in html
     assert model._repr_html_() == html
+
+
+def test_reprs_of_stores_views_and_results_are_one_short_line(filled: EventStore) -> None:
+    view = filled.project(P)
+    diff = diff_frames(view.state(at=D), view.state(), "stream_id")
+    changes = view.changes(D, D + timedelta(days=41))
+    shown = {
+        repr(filled): f"EventStore({str(filled.root)!r}, events=3, commits=1)",
+        repr(view): f"ProjectionView('accounts', key=['stream_id'], 2 fields, "
+                    f"store={str(filled.root)!r})",
+        repr(filled.info()): f"StoreInfo({str(filled.root)!r}, events=3, streams=2, "
+                             "stream_types=1, event_types=1, commits=1)",
+        repr(diff): "Diff(key=['stream_id'], only_in_a=0, only_in_b=1, changed=1, columns=2)",
+        repr(changes): "Changes(at: 2023-03-01 00:00:00+00:00 -> 2023-04-11 00:00:00+00:00, "
+                       "added=1, removed=0, changed=1)",
+    }
+    for got, expected in shown.items():
+        assert got == expected
+        assert "\n" not in got and len(got) < 200
+
+
+def test_summaries_are_dicts_of_counts(filled: EventStore) -> None:
+    view = filled.project(P)
+    diff = diff_frames(view.state(at=D), view.state(), "stream_id")
+    for summary in (diff.summary(), view.changes(D, D + timedelta(days=41)).summary()):
+        assert isinstance(summary, dict)
+        assert all(isinstance(k, str) and type(v) is int for k, v in summary.items())

@@ -27,6 +27,10 @@ class Diff:
     def equal(self) -> bool:
         return not (self.only_in_a.height or self.only_in_b.height or self.changed.height)
 
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v:,}" for k, v in self.summary().items())
+        return f"Diff(key={list(self.key)}, {counts}, columns={len(self.columns)})"
+
     def summary(self) -> dict[str, int]:
         return {
             "only_in_a": self.only_in_a.height,
@@ -152,6 +156,10 @@ class Changes:
         return cls(
             axis, start, end, diff.key, diff.only_in_b, diff.only_in_a, diff.changed.rename(names)
         )
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v:,}" for k, v in self.summary().items())
+        return f"Changes({self.axis}: {self.start!s} -> {self.end!s}, {counts})"
 
     def summary(self) -> dict[str, int]:
         return {

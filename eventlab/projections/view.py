@@ -46,6 +46,12 @@ class ProjectionView:
     def name(self) -> str:
         return self.projection.name
 
+    def __repr__(self) -> str:
+        fields = getattr(self.projection, "fields", None)
+        shape = f"{len(fields)} fields" if fields is not None else "python fold"
+        return (f"ProjectionView({self.name!r}, key={list(self.projection.key)}, {shape}, "
+                f"store={str(self.store.root)!r})")
+
     def state(
         self,
         *,

@@ -27,6 +27,11 @@ class StoreInfo:
     commits: int
     head_hash: str
 
+    def __repr__(self) -> str:
+        return (f"StoreInfo({self.path!r}, events={self.events:,}, streams={self.streams:,}, "
+                f"stream_types={len(self.stream_types)}, event_types={len(self.event_types)}, "
+                f"commits={self.commits:,})")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601 strings)."""
         data = asdict(self)

@@ -67,8 +67,7 @@ def process_run_html(run: ProcessRun) -> str:
 
 
 def whatif_html(report: WhatIf) -> str:
-    summary = report.summary()
-    rows = [(r["change"], r["commands"]) for r in summary.iter_rows(named=True)]
+    rows = list(report.summary().items())
     by_stream = report.by_stream()
     streams = by_stream.filter(by_stream["changed"] > 0).head(8).select(
         "stream_id", "commands", "changed", "first_change_at")
