@@ -129,6 +129,9 @@ def _gt(text: pl.DataFrame, right: Sequence[str], table_id: str, note: str = "")
         table_font_size="13px", data_row_padding="2px", column_labels_padding="4px",
         table_margin_left="0", table_margin_right="0", container_padding_y="0",
         table_border_top_style="none", source_notes_font_size="12px",
+        # one line per row: a wide table scrolls sideways instead of wrapping every cell
+        table_additional_css=[f"#{table_id} .gt_row, #{table_id} .gt_col_heading "
+                              "{ white-space: nowrap; }"],
     )
     if note:
         table = table.tab_source_note(note)
@@ -144,7 +147,7 @@ def scroll_box(html: str, max_height: int = MAX_HEIGHT) -> str:
 def page_note(offset: int, shown: int, total: int) -> str:
     """``rows 21–40 of 1,234`` (or ``3 rows`` when everything is shown)."""
     if shown == total and offset == 0:
-        return f"{total:,} row{'' if total == 1 else 's'}"
+        return plural(total, "row")
     return f"rows {offset + 1:,}–{offset + shown:,} of {total:,}"
 
 
@@ -220,6 +223,11 @@ def note(text: str) -> str:
 def section(title: str, body: str) -> str:
     """A caption over a part of a card (``body`` is HTML made by this module)."""
     return f"<div style='margin-top:6px'>{note(title)}{body}</div>" if body else ""
+
+
+def plural(count: int, word: str) -> str:
+    """``1 row``, ``1,234 rows``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def counts_text(counts: dict[str, int], limit: int = 8) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -22,23 +20,7 @@ def chart_widget(chart: Any, offline: bool = True) -> alt.JupyterChart:
     vl-convert bundle (no CDN), see :func:`eventlab.charts.enable_offline`."""
     if offline:
         charts.enable_offline()
-    return alt.JupyterChart(chart)
-
-
-@contextmanager
-def no_progress_bars() -> Iterator[None]:
-    """Silence eventlab progress bars inside (``EVENTLAB_PROGRESS=0``) for library calls that
-    do not pass ``progress=False`` down to every step (``build_snapshots`` folds each checkpoint
-    with the automatic setting)."""
-    before = os.environ.get("EVENTLAB_PROGRESS")
-    os.environ["EVENTLAB_PROGRESS"] = "0"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["EVENTLAB_PROGRESS"]
-        else:
-            os.environ["EVENTLAB_PROGRESS"] = before
+    return alt.JupyterChart(chart, embed_options={"renderer": "svg"})  # text stays text
 
 
 class StatusMixin:

@@ -18,10 +18,11 @@ import polars as pl
 import traitlets
 
 from eventlab import render
-from eventlab.widgets._frames import containing, top_rows
+from eventlab.projections.browse import containing, top_rows
 
 ESM = """
 function render({ model, el }) {
+  el.classList.add("eventlab-frametable");
   const caption = document.createElement("div");
   caption.className = "eventlab-caption";
   caption.style.cssText = "color:#555;font-size:12px;margin:2px 0";

@@ -1,22 +1,27 @@
-"""Pure frame helpers behind the widgets (no ipywidgets here): every widget output is one of
-these frames, so tests check them directly."""
+"""Browsing a projection through time: the pure queries behind the history scrubber.
+
+Each function takes a store or a view and plain values and returns frames or a frozen value;
+no widget is needed to call or test them. :func:`scrub_step` computes everything one step of
+the scrubber shows, as one :class:`ScrubStep`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from eventlab.envelope import UTC_DATETIME
+from eventlab.envelope import ENVELOPE, UTC_DATETIME
 from eventlab.errors import ValidationError
-from eventlab.projections.diff import as_text
 from eventlab.timeutil import to_utc
 
 if TYPE_CHECKING:
+    from eventlab.projections.reference import PythonFold
     from eventlab.projections.spec import Projection
+    from eventlab.projections.view import ProjectionView
     from eventlab.store.core import StoreCore
 
 STEP_ALIASES = {"hour": "1h", "day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo",
@@ -24,7 +29,7 @@ STEP_ALIASES = {"hour": "1h", "day": "1d", "week": "1w", "month": "1mo", "quarte
 WINDOW_COLUMNS = ("position", "occurred_at", "stream_type", "stream_id", "event_type")
 
 
-def default_projection(store: StoreCore) -> Projection:
+def streams_projection() -> Projection:
     """What a store shows without a projection: per stream, events, first/last time, last type."""
     from eventlab import reducers as r
     from eventlab.projections.spec import Projection
@@ -142,101 +147,77 @@ def top_rows(
     return top.slice(offset, n)
 
 
-def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pl.DataFrame:
-    """Which event changed which field: one row per (event, changed field) with the values
-    before and after (as text), in position order. The first event of a key changes every
-    field it sets."""
-    frame = history.sort("position")
-    floats = [c for c in fields if frame.schema[c].is_float()]
-    frame = frame.with_columns(pl.col(floats).round(9)) if floats else frame  # 98.4, not 98.39..
-    base = [*key, *(c for c in ("position", "version", "event_type") if c in frame.columns)]
-    parts = [
-        frame.filter(pl.col(f).ne_missing(pl.col(f).shift(1).over(list(key))))
-        .select(*base, pl.lit(f).alias("field"),
-                as_text(f, frame.schema).shift(1).over(list(key)).alias("before"),
-                as_text(f, frame.schema).alias("after"))
-        for f in fields
-    ]
-    schema: dict[str, pl.DataType] = {c: frame.schema[c] for c in base}
-    schema |= {"field": pl.String(), "before": pl.String(), "after": pl.String()}
-    if not parts:
-        return pl.DataFrame(schema=schema)
-    order = {f: i for i, f in enumerate(fields)}
-    return (
-        pl.concat(parts, how="vertical_relaxed")
-        .with_columns(pl.col("field").replace_strict(order, return_dtype=pl.Int32).alias("__o"))
-        .sort("position", "__o").drop("__o")
-    )
+def default_metrics(state: pl.DataFrame, key: Sequence[str]) -> dict[str, pl.Expr]:
+    """``streams`` (rows of the state) and the total of every numeric field."""
+    numeric = [c for c, t in state.schema.items() if c not in key and t.is_numeric()]
+    return {"streams": pl.len(), **{f"total {c}": pl.col(c).sum() for c in numeric}}
 
 
-def read_model(source: Any, label: str) -> pl.DataFrame:
-    """A read model as a DataFrame: a frame, a LazyFrame, a ProjectionView (its current state),
-    an export (ReadModel or ExportResult), or a Parquet / CSV path (file or folder of Parquet)."""
-    from eventlab.projections.export import ExportResult, ReadModel
-    from eventlab.projections.view import ProjectionView
-
-    if isinstance(source, pl.DataFrame):
-        return source
-    if isinstance(source, pl.LazyFrame):
-        return source.collect()
-    if isinstance(source, ProjectionView):
-        return source.state(progress=False)
-    if isinstance(source, ExportResult):
-        return source.read_model.read()
-    if isinstance(source, ReadModel):
-        return source.read()
-    if isinstance(source, (str, Path)):
-        return _read_path(Path(source), label)
-    raise ValidationError(
-        f"read model {label} is a {type(source).__name__}; pass a Polars DataFrame or LazyFrame,"
-        " a ProjectionView (store.project(...)), or a path to a .parquet / .csv file."
-    )
+def event_times(store: StoreCore, stream_types: Sequence[str] | None,
+                position: int) -> pl.Series:
+    """Sorted occurred_at of the events known at ``position``: counting the events up to a
+    point is then a binary search instead of a scan."""
+    frame = store.scan(stream_types=stream_types, at_position=position)
+    return frame.select("occurred_at").collect()["occurred_at"].sort()
 
 
-def _read_path(path: Path, label: str) -> pl.DataFrame:
-    if not path.exists():
-        raise ValidationError(
-            f"read model {label}: {path} does not exist. Hint: check the path, or export one "
-            "with view.export(folder)."
-        )
-    try:
-        if path.is_dir():
-            return pl.read_parquet(path / "**" / "*.parquet", hive_partitioning=True)
-        if path.suffix.lower() == ".csv":
-            return pl.read_csv(path, try_parse_dates=True)
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pl.read_parquet(path)
-    except pl.exceptions.PolarsError as exc:
-        raise ValidationError(
-            f"read model {label}: cannot read {path}: {str(exc).splitlines()[0]}."
-        ) from exc
-    raise ValidationError(
-        f"read model {label}: {path.name} is neither .parquet nor .csv (nor a folder of Parquet)."
-    )
+def step_events(
+    store: StoreCore, projection: Projection | PythonFold, previous: datetime | None,
+    at: datetime, position: int, rows: int,
+) -> pl.DataFrame:
+    """The first ``rows`` events of a step (after ``previous``, up to ``at``, known at
+    ``position``), with the projection's payload columns, in valid-time order."""
+    payload = [c for c in projection.source_columns() if c not in ENVELOPE] \
+        if hasattr(projection, "source_columns") else []
+    window = store.scan(stream_types=projection.stream_types, occurred_from=previous,
+                        occurred_to=at, at_position=position, include=payload)
+    if previous is not None:
+        window = window.filter(pl.col("occurred_at") > previous)
+    return window.select(*WINDOW_COLUMNS, *payload).sort("occurred_at", "position").head(
+        rows).collect()
 
 
-def pick_key(frames: Sequence[pl.DataFrame], sources: Sequence[Any]) -> list[str]:
-    """The key to compare on when none is given: a ProjectionView's key, else ``stream_id``."""
-    for source in sources:
-        projection = getattr(source, "projection", None)
-        if projection is not None and hasattr(projection, "key"):
-            return list(projection.key)
-    if all("stream_id" in f.columns for f in frames):
-        return ["stream_id"]
-    raise ValidationError(
-        "pass key= (the column(s) identifying a row in both read models); neither is a "
-        "ProjectionView and they do not both have a stream_id column."
-    )
+@dataclass(frozen=True)
+class ScrubStep:
+    """Everything one step of the history scrubber shows: the state at ``at`` as known at
+    ``position``, the first events of the step (``window``), how many events happened up to
+    ``at`` and in the step, and the headline ``numbers``."""
+
+    index: int
+    at: datetime
+    previous: datetime | None
+    position: int
+    state: pl.DataFrame
+    window: pl.DataFrame
+    events_so_far: int
+    events_in_step: int
+    numbers: Mapping[str, Any]
+
+    def with_metric(self, name: str, metric: pl.Expr) -> ScrubStep:
+        """The same step with the headline numbers of another metric (no refold)."""
+        return replace(self, numbers=headline(self.state, self.events_so_far, name, metric))
 
 
-def row_detail(changed_row: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
-    """One changed row of a Diff as (column, a, b, differs) rows, values as text."""
-    row = changed_row.head(1)
-    differs = set(row["changed_columns"].explode().drop_nulls().to_list()) \
-        if "changed_columns" in row.columns else set()
-    return pl.DataFrame({
-        "column": list(columns),
-        "a": [row.select(as_text(f"{c}_a", row.schema)).item() for c in columns],
-        "b": [row.select(as_text(f"{c}_b", row.schema)).item() for c in columns],
-        "differs": [c in differs for c in columns],
-    }, schema={"column": pl.String, "a": pl.String, "b": pl.String, "differs": pl.Boolean})
+def headline(state: pl.DataFrame, events_so_far: int, name: str,
+             metric: pl.Expr) -> dict[str, Any]:
+    value = state.select(metric.alias(name)).item() if state.height else None
+    return {"streams": state.height, "events so far": events_so_far, name: value}
+
+
+def scrub_step(
+    view: ProjectionView, points: pl.Series, index: int, position: int, *,
+    times: pl.Series, metric: tuple[str, pl.Expr], window_rows: int,
+    use_snapshots: bool = True,
+) -> ScrubStep:
+    """One step of the scrubber: fold the state at ``points[index]`` as known at ``position``
+    (with snapshots: only the events after the nearest one), the step's first events, and the
+    counts (binary searches in ``times``, see :func:`event_times`)."""
+    at = points[index]
+    previous = points[index - 1] if index else None
+    state = view.state(at=at, at_position=position, use_snapshots=use_snapshots,
+                       progress=False)
+    so_far = int(times.search_sorted(at, side="right"))
+    before = int(times.search_sorted(previous, side="right")) if previous is not None else 0
+    window = step_events(view.store, view.projection, previous, at, position, window_rows)
+    return ScrubStep(index, at, previous, position, state, window, so_far, so_far - before,
+                     headline(state, so_far, *metric))
