@@ -125,7 +125,8 @@ def test_core_dependencies_are_the_library_and_extras_the_rest() -> None:
                         "cryptography", "duckdb", "mkdocs"}
     extras = project["optional-dependencies"]
     lab = {re.split(r"[<>=\[ ]", d)[0] for d in extras["lab"]}
-    assert lab == {"jupyterlab", "ipywidgets", "anywidget", "altair", "vl-convert-python"}
+    assert lab == {"jupyterlab", "ipywidgets", "anywidget", "altair", "vl-convert-python",
+                   "duckdb"}
     assert any(d.startswith("cryptography") for d in extras["crypto"])
     assert {"mkdocs", "mkdocs-material", "mkdocstrings"} <= {
         re.split(r"[<>=\[ ]", d)[0] for d in extras["docs"]}
