@@ -129,6 +129,8 @@ def _gt(text: pl.DataFrame, right: Sequence[str], table_id: str, note: str = "")
         table_font_size="13px", data_row_padding="2px", column_labels_padding="4px",
         table_margin_left="0", table_margin_right="0", container_padding_y="0",
         table_border_top_style="none", source_notes_font_size="12px",
+        # one scrolling box (scroll_box), not a second one inside it at the table's bottom
+        container_overflow_x="visible", container_overflow_y="visible",
         # one line per row: a wide table scrolls sideways instead of wrapping every cell
         table_additional_css=[f"#{table_id} .gt_row, #{table_id} .gt_col_heading "
                               "{ white-space: nowrap; }"],
