@@ -70,7 +70,7 @@ class ForgetResult:
 
 def forget_result_html(result: ForgetResult) -> str:
     """Pure HTML for a ForgetResult (a card with one row per fact)."""
-    from eventlab import render
+    import eventlab.render as render
 
     rows = [
         ("subject", result.subject), ("key id", result.key_id),

@@ -31,17 +31,18 @@ WINDOW_COLUMNS = ("position", "occurred_at", "stream_type", "stream_id", "event_
 
 def streams_projection() -> Projection:
     """What a store shows without a projection: per stream, events, first/last time, last type."""
-    from eventlab import reducers as r
+    from eventlab.projections import reducers as r
     from eventlab.projections.spec import Projection
 
+    none = {"on": None, "where": None}
     return Projection(
         "streams",
         key=("stream_type", "stream_id"),
         fields={
-            "events": r.count(),
-            "first_at": r.min("occurred_at"),
-            "last_at": r.max("occurred_at"),
-            "last_event": r.last("event_type"),
+            "events": r.Count(column="position", **none),
+            "first_at": r.Min(column="occurred_at", **none),
+            "last_at": r.Max(column="occurred_at", **none),
+            "last_event": r.Last(column="event_type", **none),
         },
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from eventlab import render
+import eventlab.render as render
 
 if TYPE_CHECKING:
     from eventlab.projections.diff import Changes, Diff

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventlab import render
+import eventlab.render as render
 
 
 @dataclass(frozen=True)

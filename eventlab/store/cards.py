@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eventlab import render
+import eventlab.render as render
 
 if TYPE_CHECKING:
     from eventlab.store.append import AppendResult

@@ -64,7 +64,7 @@ class CompactResult:
 
 
 def compact_result_html(result: CompactResult) -> str:
-    from eventlab import render
+    import eventlab.render as render
 
     rows = [
         ("commit", result.commit), ("partitions rewritten", result.partitions),

@@ -84,7 +84,7 @@ class VerifyReport:
 
 
 def verify_report_html(report: VerifyReport, limit: int = 50) -> str:
-    from eventlab import render
+    import eventlab.render as render
 
     summary = render.fields([
         ("status", "ok" if report.ok else f"{len(report.findings)} finding(s)"),

@@ -17,7 +17,7 @@ import anywidget
 import polars as pl
 import traitlets
 
-from eventlab import render
+import eventlab.render as render
 from eventlab.projections.browse import containing, top_rows
 
 ESM = """
