@@ -4,15 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STORE  ?= demo-store
 
-.PHONY: lab demo test lint typecheck bench install install-test clean
+.PHONY: lab demo test docs lint typecheck bench install install-test clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "eventlab needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+## The library plus JupyterLab, widgets and charts (the [lab] extra): what `make lab` opens.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e ".[lab]"
 	@touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
@@ -33,11 +34,17 @@ lab: install
 demo: install
 	$(BIN)/eventlab demo $(STORE)
 
-## The whole suite: lint, types, unit/property/crash tests, notebooks, README snippets, browser.
+## The whole suite: lint, types, the docs site (a broken reference fails), unit/property/crash
+## tests, notebooks, README snippets, browser.
 test: install-test
 	$(BIN)/ruff check eventlab tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --quiet --site-dir test-artifacts/site
 	TZ=UTC $(BIN)/python -m pytest
+
+## The documentation site in site/ (mkdocs-material; API reference from the docstrings).
+docs: install-test
+	$(BIN)/mkdocs build --strict --site-dir site
 
 ## Heavier crash torture than `make test`: 10x the SIGKILLs (about 2,160); counts go to
 ## test-artifacts/torture-summary.json.
@@ -54,4 +61,4 @@ bench: install-test
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(STORE) test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(STORE) site test-artifacts .pytest_cache .mypy_cache .ruff_cache

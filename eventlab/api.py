@@ -17,7 +17,6 @@ from eventlab.store.core import StoreCore
 if TYPE_CHECKING:
     from eventlab.privacy import ForgetResult
     from eventlab.projections.view import ProjectionView
-    from eventlab.store.info import StoreInfo
 
 
 class EventStore(StoreCore):
@@ -52,19 +51,10 @@ class EventStore(StoreCore):
         return forget(self, subject)
 
     def _repr_html_(self) -> str:
-        from eventlab.display import store_html
+        from eventlab.charts import rate_svg
+        from eventlab.store.cards import info_html
 
         info = self.info()
-        return store_html(info, rate_svg(self, info))
-
-
-def rate_svg(store: StoreCore, info: StoreInfo, width: int = 460, height: int = 150) -> str:
-    """Events over time by type as an inline SVG (drawn by vl-convert: no script, no network),
-    or "" for an empty store."""
-    if not info.events:
-        return ""
-    from eventlab import charts
-
-    every = charts.auto_every(info.first_occurred_at, info.last_occurred_at)
-    chart = charts.event_rate(store.scan().select("occurred_at", "event_type"), every=every)
-    return charts.to_svg(chart.properties(width=width, height=height))
+        span = (info.first_occurred_at, info.last_occurred_at)
+        events = self.scan().select("occurred_at", "event_type")
+        return info_html(info, rate_svg(events, *span) if info.events else "")

@@ -42,8 +42,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 1600}  # tall, so a whole widget fits on screen
-BUDGET = 90.0  # seconds for one notebook in the browser (page load, run all, interactions)
-SERVER_START = 30.0
+#: EVENTLAB_BROWSER_SLACK=3 stretches every wait (a machine shared with other heavy jobs);
+#: CI keeps the budgets as they are.
+SLACK = float(os.environ.get("EVENTLAB_BROWSER_SLACK", "1"))
+BUDGET = 90.0 * SLACK  # seconds for one notebook in the browser (page load, run all, clicks)
+SERVER_START = 30.0 * SLACK
+TEST_TIMEOUT = int(150 * SLACK)
 
 pytestmark = [pytest.mark.browser]
 
@@ -73,7 +77,7 @@ class Deadline:
         left = self.end - time.monotonic()
         if left <= 0:
             raise TimeoutError("the browser test ran out of its time budget")
-        return min(left, cap) * 1000
+        return min(left, cap * SLACK) * 1000
 
 
 # --------------------------------------------------------------------------- JupyterLab
@@ -217,11 +221,26 @@ RULE_X = """(embed) => {  // where the scrubber's red rule is drawn (svg rendere
     const rule = embed.querySelector('.mark-rule [stroke="#d62728"]');
     return rule ? rule.getBoundingClientRect().x : null;
 }"""
-KEY_VALUES = """(table) => Object.fromEntries([...table.querySelectorAll('tr')]
-    .filter(r => r.querySelector('th') && r.querySelector('td'))
-    .map(r => [r.querySelector('th').textContent.trim(),
-               r.querySelector('td').textContent.trim()]))"""
-STATE_CAPTION = re.compile(r"top \d+ of [\d,]+ rows")
+KEY_VALUES = """(table) => Object.fromEntries([...table.querySelectorAll('tbody tr')]
+    .filter(r => r.querySelectorAll('td').length === 2)
+    .map(r => [r.querySelectorAll('td')[0].textContent.trim(),
+               r.querySelectorAll('td')[1].textContent.trim()]))"""
+CELLS = """(box) => {  // a FrameTable on screen: header texts and body rows as cell texts
+    const table = box.querySelector('.eventlab-table table');
+    if (!table) return {header: [], rows: []};
+    const text = (cells) => [...cells].map(c => c.textContent.trim());
+    return {header: text(table.querySelectorAll('thead tr:last-child th')),
+            rows: [...table.querySelectorAll('tbody tr')].map(r => text(r.querySelectorAll('td'))),
+            align: [...table.querySelectorAll('tbody tr:first-child td')]
+                .map(c => getComputedStyle(c).textAlign)};
+}"""
+SCROLLS = """(box) => {  // the table's box scrolls inside the widget when the table is wider
+    const scroll = box.querySelector('.eventlab-scroll');
+    return {overflow: getComputedStyle(scroll).overflowX, inner: scroll.scrollWidth,
+            outer: scroll.clientWidth, widget: box.getBoundingClientRect().width};
+}"""
+SVG_TEXTS = """(embed) => [...embed.querySelectorAll('svg text')].map(t => t.textContent.trim())"""
+STATE_CAPTION = re.compile(r"state: [\d,]+ rows? at this point")
 
 
 def cell_output(page: Any, marker: str) -> Any:
@@ -312,6 +331,8 @@ def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any
     page = browser.new_page(viewport=VIEWPORT)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(f"console {message.type}: {message.text}")
+            if message.type in ("error", "warning") else None)
     try:
         yield page
     finally:
@@ -337,7 +358,7 @@ def record_time(name: str, seconds: float) -> None:
 
 
 # --------------------------------------------------------------------------- the tests
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(TEST_TIMEOUT)
 def test_quickstart_scrubber_and_comparison(lab: Lab, page: Any) -> None:
     expected = expected_comparison()
     deadline = Deadline(BUDGET)
@@ -352,7 +373,7 @@ def test_quickstart_scrubber_and_comparison(lab: Lab, page: Any) -> None:
 OTHERS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb") if p.name != NOTEBOOK)
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(TEST_TIMEOUT)
 @pytest.mark.parametrize("notebook", OTHERS, ids=[n.split("_")[0] for n in OTHERS])
 def test_notebook_renders(lab: Lab, page: Any, notebook: str) -> None:
     """Every other notebook runs in the browser and all its widgets and charts render."""
@@ -361,45 +382,85 @@ def test_notebook_renders(lab: Lab, page: Any, notebook: str) -> None:
     record_time(f"{notebook[:2]} run all cells", time.monotonic() - started)
 
 
+def frame_table(output: Any, caption: Any) -> Any:
+    """The FrameTable in ``output`` whose caption matches ``caption`` (text or regex)."""
+    return output.locator(".eventlab-frametable").filter(
+        has=output.page.locator(".eventlab-caption", has_text=caption)).first
+
+
+def wait_for_cells(page: Any, box: Any, condition: str, deadline: Deadline) -> Any:
+    """Wait until ``condition`` (JS over ``cells``, see CELLS) holds for the table in ``box``;
+    return the cells."""
+    page.wait_for_function(f"(box) => {{ const cells = ({CELLS})(box); return {condition}; }}",
+                           arg=box.element_handle(), timeout=deadline.ms())
+    return box.evaluate(CELLS)
+
+
+def by_id(cells: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {row[0]: dict(zip(cells["header"], row, strict=True)) for row in cells["rows"]}
+
+
 def check_scrubber(page: Any, deadline: Deadline) -> None:
     output = cell_output(page, "HistoryScrubber(")
     handle = output.locator(".widget-slider .noUi-handle").first
     handle.wait_for(timeout=deadline.ms())
-    table = output.locator(".widget-html-content", has_text=STATE_CAPTION).first
-    table.wait_for(timeout=deadline.ms())
+    table = frame_table(output, STATE_CAPTION)
+    table.locator("table").first.wait_for(timeout=deadline.ms())
     embed = output.locator(".vega-embed").first
-    embed.locator("svg, canvas").first.wait_for(timeout=deadline.ms())
+    embed.locator("svg").first.wait_for(timeout=deadline.ms())
     widget_screenshot(page, output, ARTIFACTS / "scrubber-start.png")
     first_table, first_chart = table.inner_html(), embed.evaluate(PICTURE)
     first_rule = embed.evaluate(RULE_X)
-    if embed.locator("svg").count():
-        assert first_rule is not None, "the metric chart has no red rule at the current point"
-    assert "of 1 rows" in (table.text_content() or ""), "the scrubber starts at the first fine"
+    assert first_rule is not None, "the metric chart has no red rule at the current point"
+    assert "state: 1 row at this point" in (table.text_content() or ""), "starts at one fine"
+    assert "outstanding EUR" in embed.evaluate(SVG_TEXTS), "the axis names the metric"
 
     handle.focus()
     page.keyboard.press("End")  # the last month: every fine exists by then
     page.wait_for_function(
-        "([el, before]) => el.innerHTML !== before && /of 100 rows/.test(el.textContent)",
+        "([el, before]) => el.innerHTML !== before && /state: 100 rows/.test(el.textContent)",
         arg=[table.element_handle(), first_table], timeout=deadline.ms(),
     )
-    page.wait_for_function(
-        f"([embed, before]) => ({PICTURE})(embed) !== before",
-        arg=[embed.element_handle(), first_chart], timeout=deadline.ms(),
-    )
-    if first_rule is not None:  # svg: the rule itself moved right, to the last month
-        page.wait_for_function(f"([embed, x]) => ({RULE_X})(embed) > x + 100",
-                               arg=[embed.element_handle(), first_rule], timeout=deadline.ms())
+    page.wait_for_function(f"([embed, x]) => ({RULE_X})(embed) > x + 100",  # the rule moved
+                           arg=[embed.element_handle(), first_rule], timeout=deadline.ms())
+    assert embed.evaluate(PICTURE) != first_chart
+    cells = wait_for_cells(page, table, "cells.rows.length === 10", deadline)
+    assert cells["header"][:2] == ["stream_id", "events"] and "outstanding ▼" in cells["header"]
+    rows = by_id(cells)
+    assert cells["rows"][0][0] == "C18200"  # sorted by outstanding, most first
+    assert rows["C18200"]["outstanding ▼"] == "429.50"  # padded to the column's decimals
+    assert rows["V5222"]["outstanding ▼"] == "386.98"  # the old .4g format showed 387
+    assert rows["V5222"]["fined"] == "125.19"
+    column = cells["header"].index("outstanding ▼")
+    assert cells["align"][column] == "right" and cells["align"][0] == "left"
+    assert "rows 1–10 of 100" in (table.text_content() or "")
     widget_screenshot(page, output, ARTIFACTS / "scrubber-end.png")
+
+    table.locator("thead th", has_text="stream_id").click()  # a header click sorts by it
+    cells = wait_for_cells(page, table, "cells.rows.length && cells.rows[0][0] === 'A10466'",
+                           deadline)
+    assert "stream_id ▲" in cells["header"] and by_id(cells)["A10466"]["events"] == "5"
+    table.locator(".eventlab-next").click()  # the pager: the next ten fines
+    page.wait_for_function("(el) => /rows 11–20 of 100/.test(el.textContent)",
+                           arg=table.element_handle(), timeout=deadline.ms())
     if os.environ.get("EVENTLAB_UPDATE_SCREENSHOT"):  # the README's picture: mid-history
-        before = table.inner_html()
-        for _ in range(12):
-            page.keyboard.press("PageDown")
-        page.wait_for_function("([el, before]) => el.innerHTML !== before",
-                               arg=[table.element_handle(), before], timeout=deadline.ms())
-        ALL_IDLE = "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
-        page.wait_for_function(ALL_IDLE + ".kernel.status === 'idle'", timeout=deadline.ms())
-        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-        widget_screenshot(page, output, DOCS_SCREENSHOT, max_height=860)
+        update_readme_picture(page, output, handle, table, deadline)
+
+
+def update_readme_picture(page: Any, output: Any, handle: Any, table: Any,
+                          deadline: Deadline) -> None:
+    table.locator("thead th", has_text="outstanding").click()
+    table.locator("thead th", has_text="outstanding").click()  # most outstanding first
+    before = table.inner_html()
+    handle.focus()
+    for _ in range(12):
+        page.keyboard.press("PageDown")
+    page.wait_for_function("([el, before]) => el.innerHTML !== before",
+                           arg=[table.element_handle(), before], timeout=deadline.ms())
+    idle = "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
+    page.wait_for_function(idle + ".kernel.status === 'idle'", timeout=deadline.ms())
+    DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+    widget_screenshot(page, output, DOCS_SCREENSHOT, max_height=860)
 
 
 def check_comparison(page: Any, deadline: Deadline, expected: dict[str, int]) -> None:
@@ -408,9 +469,20 @@ def check_comparison(page: Any, deadline: Deadline, expected: dict[str, int]) ->
     html_with(output, "only in v1").wait_for(timeout=deadline.ms())
     assert expected["changed"] > 0, "the comparison should have differences to show"
     assert shown_counts(output) == expected
-    rows = html_with(output, "rows (changed)")
-    assert f"{expected['changed']:,} rows (changed)" in (rows.text_content() or "")
-    first_id = (rows.locator("tr:has(td)").first.locator("td").first.text_content() or "").strip()
+    embed = output.locator(".vega-embed").first
+    embed.locator("svg").first.wait_for(timeout=deadline.ms())
+    texts = embed.evaluate(SVG_TEXTS)
+    title = f"only in v1: 0 · only in v2: 0 · changed: {expected['changed']:,}"
+    assert title in texts and "rows whose value differs between v1 and v2" in texts
+    ticks = [t for t in texts if re.fullmatch(r"[\d.,]+", t)]
+    assert ticks and all(re.fullmatch(r"\d[\d,]*", t) for t in ticks), ticks  # whole counts
+    rows = frame_table(output, "rows (changed)")
+    caption = rows.locator(".eventlab-caption").text_content() or ""
+    assert caption == f"{expected['changed']:,} rows (changed)"
+    cells = wait_for_cells(page, rows, "cells.rows.length > 0", deadline)
+    first_id = cells["rows"][0][0]
+    status = cells["header"].index("status_b")
+    assert cells["rows"][0][status] == "paid"  # v2 calls a fully paid fine paid
     picker = output.locator(".widget-dropdown", has_text="open row").locator("select")
     picker.select_option(index=0)
     page.wait_for_function(  # the stream inspector opens on that fine
@@ -418,5 +490,20 @@ def check_comparison(page: Any, deadline: Deadline, expected: dict[str, int]) ->
         ".some(i => i.value === id)",
         arg=[output.element_handle(), first_id], timeout=deadline.ms(),
     )
-    output.locator(".widget-tab").first.wait_for(timeout=deadline.ms())
+    check_inspector(page, output, first_id, deadline)
     widget_screenshot(page, output, ARTIFACTS / "comparison.png")
+
+
+def check_inspector(page: Any, output: Any, stream_id: str, deadline: Deadline) -> None:
+    """The inspector's events: one row per event of the fine, times in one format, and a wide
+    table that scrolls inside the widget instead of being cut off at its edge."""
+    events = frame_table(output, re.compile(r"^\d+ events$"))
+    cells = wait_for_cells(page, events, "cells.rows.length > 0", deadline)
+    assert cells["header"][:4] == ["stream_type", "stream_id", "position", "version"]
+    assert {row[1] for row in cells["rows"]} == {stream_id}
+    when = cells["header"].index("occurred_at")
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[when])
+               for row in cells["rows"]), cells["rows"]
+    box = events.evaluate(SCROLLS)
+    assert box["overflow"] == "auto" and box["inner"] > box["outer"], box  # it scrolls
+    assert box["outer"] <= box["widget"] + 1, box  # and is not wider than the widget

@@ -199,6 +199,18 @@ def test_diff_bars_counts_mismatches_per_column() -> None:
         charts.diff_bars(a)  # type: ignore[arg-type]
 
 
+def test_diff_bars_names_the_read_models_and_ticks_whole_counts() -> None:
+    a = pl.DataFrame({"id": [1, 2, 3], "x": [1, 2, 3]})
+    b = pl.DataFrame({"id": [1, 2, 3], "x": [1, 9, 9]})
+    chart = charts.diff_bars(diff_frames(a, b, "id"), labels=("live", "rebuilt"))
+    assert chart.to_dict()["title"] == "only in live: 0 · only in rebuilt: 0 · changed: 2"
+    svg = charts.to_svg(chart)
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "rows whose value differs between live and rebuilt" in texts
+    ticks = [t for t in texts if re.fullmatch(r"[\d.,]+", t)]
+    assert ticks == ["0", "1", "2"], texts  # not 0.0, 0.2, ... 2.0
+
+
 # ------------------------------------------------------------------ directly follows
 def test_directly_follows_counts_pairs_within_streams_in_position_order() -> None:
     frame = ev([("s1", 3, "C", T0), ("s1", 1, "A", T0), ("s2", 4, "A", T0), ("s1", 2, "B", T0),

@@ -10,18 +10,10 @@ import pytest
 
 from eventlab import EventStore, Projection, ReadModel, diff_frames
 from eventlab import reducers as r
-from eventlab.display import (
-    append_result_html,
-    card,
-    changes_html,
-    diff_html,
-    fmt,
-    frame_html,
-    info_html,
-    projection_html,
-    read_model_html,
-    table,
-)
+from eventlab.projections.cards import changes_html, diff_html, projection_html, read_model_html
+from eventlab.render import card, fields, table, value_text
+from eventlab.store.cards import append_result_html, info_html
+from tests.helpers.html_tables import body, header
 
 D = datetime(2023, 3, 1, tzinfo=UTC)
 P = Projection("accounts", fields={"n": r.count(), "owner": r.last("owner")})
@@ -38,18 +30,19 @@ def filled(store: EventStore) -> EventStore:
 
 
 def test_values_are_escaped_and_formatted() -> None:
-    assert fmt(1234567) == "1,234,567"
-    assert fmt(None) == "—"
-    assert fmt("<b>") == "&lt;b&gt;"
-    assert fmt(D) == "2023-03-01 00:00:00+00:00"
-    html = card("a <title>", table([("k<", 1), ("v", "x&y")]))
+    assert value_text(1234567) == "1,234,567"
+    assert value_text(None) == "—"
+    assert value_text(D) == "2023-03-01 00:00:00"
+    html = card("a <title>", fields([("k<", 1), ("v", "x&y")]))
     assert "a &lt;title&gt;" in html and "k&lt;" in html and "x&amp;y" in html
     assert "<script" not in html
 
 
-def test_frame_html_shows_head_and_how_many_more() -> None:
-    html = frame_html(pl.DataFrame({"x": list(range(15)), "s": ["<i>"] * 15}), rows=10)
-    assert html.count("<tr>") == 11 and "… 5 more rows" in html and "&lt;i&gt;" in html
+def test_table_shows_head_and_how_many_rows_there_are() -> None:
+    html = table(pl.DataFrame({"x": list(range(15)), "s": ["<i>"] * 15}), rows=10)
+    assert header(html) == ["x", "s"]
+    assert body(html) == [[str(i), "<i>"] for i in range(10)]
+    assert "rows 1–10 of 15" in html and "&lt;i&gt;" in html
 
 
 def test_store_info_and_append_result(filled: EventStore) -> None:
@@ -93,3 +86,30 @@ def test_projection_diff_changes_and_read_model(filled: EventStore, tmp_path: Pa
     html = read_model_html(model)
     assert "read model" in html and "accounts" in html and ">3<" in html
     assert model._repr_html_() == html
+
+
+def test_reprs_of_stores_views_and_results_are_one_short_line(filled: EventStore) -> None:
+    view = filled.project(P)
+    diff = diff_frames(view.state(at=D), view.state(), "stream_id")
+    changes = view.changes(D, D + timedelta(days=41))
+    shown = {
+        repr(filled): f"EventStore({str(filled.root)!r}, events=3, commits=1)",
+        repr(view): f"ProjectionView('accounts', key=['stream_id'], 2 fields, "
+                    f"store={str(filled.root)!r})",
+        repr(filled.info()): f"StoreInfo({str(filled.root)!r}, events=3, streams=2, "
+                             "stream_types=1, event_types=1, commits=1)",
+        repr(diff): "Diff(key=['stream_id'], only_in_a=0, only_in_b=1, changed=1, columns=2)",
+        repr(changes): "Changes(at: 2023-03-01 00:00:00+00:00 -> 2023-04-11 00:00:00+00:00, "
+                       "added=1, removed=0, changed=1)",
+    }
+    for got, expected in shown.items():
+        assert got == expected
+        assert "\n" not in got and len(got) < 200
+
+
+def test_summaries_are_dicts_of_counts(filled: EventStore) -> None:
+    view = filled.project(P)
+    diff = diff_frames(view.state(at=D), view.state(), "stream_id")
+    for summary in (diff.summary(), view.changes(D, D + timedelta(days=41)).summary()):
+        assert isinstance(summary, dict)
+        assert all(isinstance(k, str) and type(v) is int for k, v in summary.items())

@@ -263,10 +263,10 @@ def test_widgets_show_forgotten_values_as_redacted(store: EventStore) -> None:
     from eventlab.widgets import StreamInspector
 
     before = StreamInspector(store, "c1", CUSTOMERS)
-    assert "Ada" in before.events_html.value and "Ada" in before.history_html.value
+    assert "Ada" in before.events_table.html and "Ada" in before.history_table.html
     store.forget("c1")
     after = StreamInspector(store, "c1", CUSTOMERS)
-    for html in (after.events_html.value, after.history_html.value):
+    for html in (after.events_table.html, after.history_table.html):
         assert REDACTED in html and "Ada" not in html and "example.org" not in html
 
 

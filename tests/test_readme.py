@@ -1,8 +1,10 @@
-"""README.md's Python snippets run, in order, as a new user would paste them.
+"""README.md's Python snippets run as a new user would paste them: each on its own, and twice.
 
 Every fenced block whose info string is exactly ``python`` runs; ``python no-test`` (or any other
-word after ``python``) is skipped. The blocks share one namespace and run in a fresh temporary
-folder holding a copy of ``data/``, in a subprocess of this venv's Python.
+word after ``python``) is skipped. Each block runs in a fresh interpreter (a subprocess of this
+venv's Python: it shares no variable with the blocks before it, only the files they wrote), in
+order, in a temporary folder holding a copy of ``data/``; then all of them run a second time in
+the same folder, as when a notebook cell or a script is run again.
 """
 
 from __future__ import annotations
@@ -24,16 +26,14 @@ TIMEOUT = 120
 RUNNER = textwrap.dedent(r'''
     import json, sys, traceback
     with open(sys.argv[1]) as handle:
-        blocks = json.load(handle)
-    namespace = {"__name__": "__main__"}
-    for block in blocks:
-        try:
-            padded = "\n" * (block["line"] - 1) + block["code"]  # tracebacks show README lines
-            exec(compile(padded, "README.md", "exec"), namespace)
-        except BaseException:
-            traceback.print_exc()
-            print(f"README block at line {block['line']} failed", file=sys.stderr)
-            sys.exit(1)
+        block = json.load(handle)
+    try:
+        padded = "\n" * (block["line"] - 1) + block["code"]  # tracebacks show README lines
+        exec(compile(padded, "README.md", "exec"), {"__name__": "__main__"})
+    except BaseException:
+        traceback.print_exc()
+        print(f"README block at line {block['line']} failed", file=sys.stderr)
+        sys.exit(1)
 ''')
 
 
@@ -78,18 +78,28 @@ def python_blocks(markdown: str) -> list[Block]:
     return [b for b in code_blocks(markdown) if b.runs]
 
 
-def run_blocks(blocks: list[Block], workdir: Path) -> subprocess.CompletedProcess[str]:
+def run_block(block: Block, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """One block in a fresh interpreter, in ``workdir``."""
     import json
 
-    (workdir / "_readme_blocks.json").write_text(
-        json.dumps([{"line": b.line, "code": b.code} for b in blocks])
-    )
+    (workdir / "_readme_block.json").write_text(json.dumps({"line": block.line,
+                                                            "code": block.code}))
     (workdir / "_readme_runner.py").write_text(RUNNER)
     env = {**os.environ, "EVENTLAB_PROGRESS": "0", "PYTHONWARNINGS": "error"}
     return subprocess.run(
-        [sys.executable, "_readme_runner.py", "_readme_blocks.json"],
+        [sys.executable, "_readme_runner.py", "_readme_block.json"],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=TIMEOUT,
     )
+
+
+def run_blocks(blocks: list[Block], workdir: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Each block in its own fresh interpreter, in order; stops after the first that fails."""
+    results = []
+    for block in blocks:
+        results.append(run_block(block, workdir))
+        if results[-1].returncode:
+            break
+    return results
 
 
 def fresh_dir(tmp_path: Path) -> Path:
@@ -136,30 +146,37 @@ def test_extracts_python_blocks_in_order_and_skips_no_test() -> None:
 
 
 def test_a_failing_block_fails_and_names_its_line(tmp_path: Path) -> None:
-    blocks = python_blocks(SAMPLE + "\n```python\nassert c == 21, c\n```\n")
-    result = run_blocks(blocks, fresh_dir(tmp_path))
-    assert result.returncode == 1
-    assert "README block at line 26 failed" in result.stderr
-    assert 'File "README.md", line 26' in result.stderr
-    assert "AssertionError: 20" in result.stderr
+    blocks = python_blocks("```python\nc = 20\nassert c == 21, c\n```\n```python\nx = 1\n```\n")
+    results = run_blocks(blocks, fresh_dir(tmp_path))
+    assert len(results) == 1 and results[0].returncode == 1  # the next block does not run
+    assert "README block at line 2 failed" in results[0].stderr
+    assert 'File "README.md", line 3' in results[0].stderr
+    assert "AssertionError: 20" in results[0].stderr
 
 
-def test_blocks_share_state_and_run_in_the_temp_dir(tmp_path: Path) -> None:
+def test_each_block_runs_in_a_fresh_interpreter_in_the_temp_dir(tmp_path: Path) -> None:
     code = "```python\nfrom pathlib import Path\nPath('made.txt').write_text('x')\n```\n"
     work = fresh_dir(tmp_path)
-    result = run_blocks(python_blocks(SAMPLE + code), work)
-    assert result.returncode == 0, result.stderr
+    results = run_blocks(python_blocks(SAMPLE + code)[:1] + python_blocks(code), work)
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     assert (work / "made.txt").read_text() == "x"
+    results = run_blocks(python_blocks(SAMPLE)[:2], work)  # b = a + 1: a is not defined there
+    assert results[-1].returncode == 1 and "NameError: name 'a' is not defined" in \
+        results[-1].stderr
 
 
 # --------------------------------------------------------------------------- the README
-def test_readme_python_blocks_run(tmp_path: Path) -> None:
+def test_readme_python_blocks_run_on_their_own_and_twice(tmp_path: Path) -> None:
     blocks = python_blocks(README.read_text())
     assert blocks, "README.md has no ```python blocks: its examples are what it teaches"
     work = fresh_dir(tmp_path)
     before = set(os.listdir(ROOT))
-    result = run_blocks(blocks, work)
-    assert result.returncode == 0, f"{result.stderr}\n{result.stdout}"
+    runs = [run_blocks(blocks, work), run_blocks(blocks, work)]  # the same folder, again
+    for number, results in enumerate(runs, 1):
+        failed = [r for r in results if r.returncode]
+        assert not failed, f"run {number}:\n{failed[0].stderr}\n{failed[0].stdout}"
+        assert len(results) == len(blocks)
+        assert "390 events in 100 streams" in results[0].stdout  # a second import adds none
     assert set(os.listdir(ROOT)) == before, "a README block wrote into the checkout"
 
 

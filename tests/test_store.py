@@ -340,3 +340,18 @@ def test_pruning_by_known_at(seasons: EventStore) -> None:
     assert first_commit.collect()["position"].sort().to_list() == [10, 11]
     assert seasons.scan(known_at="2024-12-31").collect().height == 0
     assert seasons.scan(known_at="2025-01-02").collect().height == 24
+
+
+def test_create_refuses_a_used_folder_and_exist_ok_opens_a_store(tmp_path: Path) -> None:
+    from eventlab import StoreExistsError
+
+    store = EventStore.create(tmp_path / "s")
+    store.append(pl.DataFrame({"stream_type": "a", "stream_id": ["x"], "event_type": "E",
+                               "occurred_at": [datetime(2024, 1, 1, tzinfo=UTC)]}))
+    with pytest.raises(StoreExistsError, match="is not empty"):
+        EventStore.create(tmp_path / "s")
+    assert EventStore.create(tmp_path / "s", exist_ok=True).head == 1  # opened, not emptied
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("not a store")
+    with pytest.raises(StoreExistsError, match="is not empty"):
+        EventStore.create(tmp_path / "other", exist_ok=True)

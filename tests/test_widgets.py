@@ -27,8 +27,8 @@ from eventlab.importers import import_file
 from eventlab.projections.temporal import time_points
 from eventlab.timeutil import to_utc
 from eventlab.widgets import HistoryScrubber, ReadModelCompare, StreamInspector
-from eventlab.widgets import _frames as F
 from tests.conftest import ROOT
+from tests.helpers.html_tables import body, header
 
 SPEC = ROOT / "data" / "fines.toml"
 D = datetime(2024, 1, 1, tzinfo=UTC)
@@ -125,6 +125,11 @@ def test_scrubber_shows_the_state_numbers_and_events_of_each_point(
             "position"].to_list()
         assert scrub.chart.params.cursor == charts.iso(at)
         assert f"{seen.height:,}" in scrub.numbers_html.value
+        step = scrub.now  # every output of the step is one frozen value
+        assert (step.index, step.at, step.state, step.window) == (index, at, scrub.state,
+                                                                  scrub.window)
+    with pytest.raises(AttributeError):
+        scrub.now.state = scrub.now.state  # type: ignore[misc]
 
 
 def test_scrubber_step_moves_only_the_rule_of_the_chart(view: ProjectionView) -> None:
@@ -175,24 +180,9 @@ def test_scrubber_table_sorts_and_filters_without_refolding(view: ProjectionView
     assert set(scrub.rows["stream_id"]) <= set(expected["stream_id"])
     assert scrub.rows.height == min(5, expected.height) > 0
     assert scrub.state is state
-    assert f"top {scrub.rows.height} of {state.height:,} rows" in scrub.table_html.value
-
-
-@pytest.mark.parametrize("descending", [False, True])
-@pytest.mark.parametrize("n", [1, 4, 7, 20])
-def test_top_rows_equals_sorting_everything(descending: bool, n: int) -> None:
-    state = pl.DataFrame({
-        "stream_id": [f"s{i:02d}" for i in range(12)],
-        "amount": [3.0, None, 1.0, 3.0, None, 2.0, 3.0, 1.0, None, 5.0, 2.0, 0.0],
-        "tags": [[str(i)] for i in range(12)],
-    })
-    for sort_by in ("amount", "stream_id", None, "tags"):
-        expected = state.sort([sort_by or "stream_id", "stream_id"] if sort_by != "stream_id"
-                              else ["stream_id"], descending=descending, nulls_last=True).head(n)
-        got = F.top_rows(state, key=["stream_id"], sort_by=sort_by, descending=descending, n=n)
-        assert got.equals(expected), (sort_by, got, expected)
-    only = F.top_rows(state, key=["stream_id"], sort_by="amount", contains="s1", n=n)
-    assert only["stream_id"].to_list() == ["s11", "s10"][:n]
+    assert f"state: {state.height:,} rows at this point, 'S1' in the id" == scrub.table.caption
+    assert f"rows 1–{scrub.rows.height} of {expected.height:,}" in scrub.table.html
+    assert [row[0] for row in body(scrub.table.html)] == scrub.rows["stream_id"].to_list()
 
 
 def test_scrubber_metric_choice_and_custom_metrics(view: ProjectionView) -> None:
@@ -301,6 +291,33 @@ def test_widgets_draw_no_progress_bars(
     assert capfd.readouterr().err == ""
 
 
+def test_frame_table_pages_sorts_and_formats_a_long_frame() -> None:
+    from eventlab.widgets._table import FrameTable
+
+    n = 1_234
+    frame = pl.DataFrame({
+        "stream_id": [f"s{i:05d}" for i in range(n)],
+        "amount": [12345.67 if i == 7 else 386.98 + i for i in range(n)],
+        "at": [D + i * DAY for i in range(n)],
+    })
+    table = FrameTable(frame, key=["stream_id"], page_rows=20, caption="accounts")
+    assert (table.pages, table.page, table.caption) == (62, 0, "accounts")
+    assert table.rows.equals(frame.head(20))
+    assert body(table.html)[7] == ["s00007", "12,345.67", "2024-01-08 00:00:00"]
+    assert body(table.html)[0][1] == "386.98" and "rows 1–20 of 1,234" in table.html
+    table.page = 61  # the last page is short
+    assert table.rows.equals(frame.tail(14)) and "rows 1,221–1,234 of 1,234" in table.html
+    table.sort, table.descending = "amount", True  # what a header click sets
+    assert table.page == 0 and header(table.html) == ["stream_id", "amount ▼", "at"]
+    assert table.rows.equals(frame.sort("amount", descending=True).head(20))
+    assert body(table.html)[0] == ["s00007", "12,345.67", "2024-01-08 00:00:00"]
+    assert body(table.html)[1][1] == "1,619.98"
+    table.page = 99  # past the end: the last page
+    assert table.page == 61 and table.rows.equals(frame.sort("amount", descending=True).tail(14))
+    table.show(frame.head(3), "three")
+    assert (table.pages, table.caption, len(body(table.html))) == (1, "three", 3)
+
+
 # ------------------------------------------------------------------ StreamInspector
 def test_inspector_shows_events_history_and_field_changes(bitemporal: EventStore) -> None:
     inspect = StreamInspector(bitemporal, "a", ACCOUNTS)
@@ -321,7 +338,7 @@ def test_inspector_shows_events_history_and_field_changes(bitemporal: EventStore
 
 def test_inspector_switches_streams_and_reports_unknown_ones(bitemporal: EventStore) -> None:
     inspect = StreamInspector(bitemporal, "a")
-    assert inspect.history.is_empty() and "pass projection=" in inspect.history_html.value
+    assert inspect.history.is_empty() and "pass projection=" in inspect.history_table.caption
     assert "amount" in inspect.events.columns
     inspect.stream.value = "b"
     assert inspect.events["stream_id"].unique().to_list() == ["b"] and inspect.status.value == ""
@@ -409,7 +426,7 @@ def test_compare_without_store_shows_both_values(view: ProjectionView, rebuilt: 
     assert cmp.detail.rows() == [("paid", str(cmp.rows["paid_a"][0]), str(cmp.rows["paid_b"][0]),
                                   True), ("status", "credit collection", "closed", True)]
     cmp.kind.value = "only_in_b"
-    assert "1 rows (only in rebuilt)" in cmp.table_html.value
+    assert cmp.table.caption == "1 row (only in rebuilt)"
     cmp.select_row(0)
     assert cmp.detail.rows() == [("ZZZ", *cmp.rows.row(0)[1:])]
 
@@ -420,7 +437,7 @@ def test_compare_an_export_with_the_live_view(view: ProjectionView, tmp_path: Pa
     for exported in (result, model, model.path, str(model.path)):
         cmp = ReadModelCompare(view, exported)
         assert cmp.diff.equal and cmp.rows.height == 0 and cmp.pick.options == ()
-        assert "no rows" in cmp.table_html.value
+        assert "no rows" in cmp.table.html
 
 
 def test_compare_rejects_unreadable_models(view: ProjectionView, tmp_path: Path) -> None:

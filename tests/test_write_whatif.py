@@ -13,7 +13,7 @@ from eventlab.examples import bank_domain as B
 from eventlab.examples import fines as F
 from eventlab.importers import import_file
 from eventlab.write import Decider, Emit, Handler, handle_many
-from eventlab.write.whatif import CHANGES, what_if
+from eventlab.write.whatif import CHANGES, WhatIf, what_if
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,11 @@ def bank_store(tmp_path_factory: pytest.TempPathFactory) -> EventStore:
     return store
 
 
-def counts(report: object) -> dict[str, int]:
-    return dict(report.summary().rows())  # type: ignore[attr-defined]
+def counts(report: WhatIf) -> dict[str, int]:
+    summary = report.summary()
+    assert summary == dict(report.by_change().iter_rows())  # the same counts, two shapes
+    assert list(summary) == list(CHANGES) and all(type(v) is int for v in summary.values())
+    return summary
 
 
 def test_the_real_fines_log_replays_unchanged(fines_store: EventStore) -> None:

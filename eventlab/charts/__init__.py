@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from eventlab.errors import ValidationError, require
+from eventlab.errors import OptionalDependencyError, ValidationError, require
 
 if TYPE_CHECKING:
     import altair as alt
@@ -46,7 +46,7 @@ UTC_SCALE: dict[str, Any] = {"type": "utc"}
 
 # ------------------------------------------------------------------ plumbing
 def _alt() -> Any:
-    return require("altair", "charts")
+    return require("altair", "lab")
 
 
 def _lazy(frame: Frame, name: str, needed: Sequence[str]) -> pl.LazyFrame:
@@ -242,9 +242,10 @@ def dotted_chart(events: Frame, max_streams: int = 40) -> alt.Chart:
     )
 
 
-def diff_bars(diff: Diff) -> alt.Chart:
+def diff_bars(diff: Diff, labels: tuple[str, str] = ("A", "B")) -> alt.Chart:
     """Mismatches per compared column of a :class:`~eventlab.Diff` (``diff_frames(a, b, key)``);
-    the title carries the only-in-A / only-in-B / changed counts."""
+    the title carries the only-in-A / only-in-B / changed counts, named by ``labels`` (the read
+    models' names). Counts are drawn on whole-number ticks."""
     alt = _alt()
     if not hasattr(diff, "mismatches") or not hasattr(diff, "summary"):
         raise ValidationError(
@@ -252,16 +253,24 @@ def diff_bars(diff: Diff) -> alt.Chart:
         )
     data = diff.mismatches.sort(["mismatches", "column"], descending=[True, False])
     _check_rows(data.height, "diff_bars", "pass columns=[...] to diff_frames")
-    counts = diff.summary()
+    counts, (a, b) = diff.summary(), labels
     title = (
-        f"only in A: {counts['only_in_a']:,} · only in B: {counts['only_in_b']:,} · "
+        f"only in {a}: {counts['only_in_a']:,} · only in {b}: {counts['only_in_b']:,} · "
         f"changed: {counts['changed']:,}"
     )
     return alt.Chart(embeddable(data), title=title).mark_bar().encode(
-        x=alt.X("mismatches:Q", title="rows that differ"),
+        x=alt.X("mismatches:Q", title=f"rows whose value differs between {a} and {b}",
+                axis=alt.Axis(format=",d", tickCount=_whole_ticks(data["mismatches"]))),
         y=alt.Y("column:N", sort=data["column"].to_list(), title="column"),
         tooltip=["column:N", "mismatches:Q"],
     )
+
+
+def _whole_ticks(counts: pl.Series, most: int = 8) -> int:
+    """A tick count that keeps an axis of counts on whole numbers: 0, 1, 2 for a largest count
+    of 2 (Vega would draw 0, 0.5, ... and tickMinStep is ignored by vl-convert's renderer)."""
+    largest = int(counts.max() or 0) if counts.len() else 0  # type: ignore[arg-type]
+    return max(1, min(largest, most))
 
 
 def follows_counts(events: Frame, top: int = 20) -> pl.DataFrame:
@@ -344,6 +353,18 @@ def lifeline(events: Frame) -> alt.LayerChart:
 
 
 # ------------------------------------------------------------------ rendering
+def rate_svg(events: Frame, start: datetime | None, end: datetime | None,
+             width: int = 460, height: int = 150) -> str:
+    """Events over time by type as an inline SVG (drawn by vl-convert: no script, no network),
+    for a card: "" when the charts extra (altair, vl-convert) is not installed, so the card
+    still shows, without its picture."""
+    try:
+        chart = event_rate(events, every=auto_every(start, end))
+        return to_svg(chart.properties(width=width, height=height))
+    except OptionalDependencyError:
+        return ""
+
+
 def enable_offline() -> None:
     """Render charts without internet: ``alt.JupyterChart`` (the widgets' charts) and the
     ``jupyter`` renderer load the JavaScript bundled in vl-convert instead of a CDN.
@@ -351,15 +372,15 @@ def enable_offline() -> None:
     Costs a few seconds once per kernel (bundling); adds about 1 MB to a saved notebook.
     """
     alt = _alt()
-    require("vl_convert", "charts")
-    require("anywidget", "charts")
+    require("vl_convert", "lab")
+    require("anywidget", "lab")
     alt.JupyterChart.enable_offline()
     alt.renderers.enable("jupyter", offline=True)
 
 
 def to_svg(chart: Any) -> str:
     """The chart as a static SVG string, drawn locally by vl-convert (no browser, no network)."""
-    vlc = require("vl_convert", "charts")
+    vlc = require("vl_convert", "lab")
     spec = chart.to_dict() if hasattr(chart, "to_dict") else chart
     return str(vlc.vegalite_to_svg(spec))
 

@@ -70,7 +70,7 @@ class ForgetResult:
 
 def forget_result_html(result: ForgetResult) -> str:
     """Pure HTML for a ForgetResult (a card with one row per fact)."""
-    from eventlab.display import card, table
+    import eventlab.render as render
 
     rows = [
         ("subject", result.subject), ("key id", result.key_id),
@@ -80,7 +80,7 @@ def forget_result_html(result: ForgetResult) -> str:
         ("journal rows redacted", result.journal_rows_redacted),
         ("event files and log", "unchanged (verify passes)"),
     ]
-    return card("forget", table(rows))
+    return render.card("forget", render.fields(rows))
 
 
 def declare_personal(store: StoreCore, stream_type: str, columns: list[str] | tuple[str, ...],

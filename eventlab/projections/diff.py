@@ -27,6 +27,10 @@ class Diff:
     def equal(self) -> bool:
         return not (self.only_in_a.height or self.only_in_b.height or self.changed.height)
 
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v:,}" for k, v in self.summary().items())
+        return f"Diff(key={list(self.key)}, {counts}, columns={len(self.columns)})"
+
     def summary(self) -> dict[str, int]:
         return {
             "only_in_a": self.only_in_a.height,
@@ -35,7 +39,7 @@ class Diff:
         }
 
     def _repr_html_(self) -> str:
-        from eventlab.display import diff_html
+        from eventlab.projections.cards import diff_html
 
         return diff_html(self)
 
@@ -153,6 +157,10 @@ class Changes:
             axis, start, end, diff.key, diff.only_in_b, diff.only_in_a, diff.changed.rename(names)
         )
 
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v:,}" for k, v in self.summary().items())
+        return f"Changes({self.axis}: {self.start!s} -> {self.end!s}, {counts})"
+
     def summary(self) -> dict[str, int]:
         return {
             "added": self.added.height,
@@ -177,7 +185,7 @@ class Changes:
         ).sort([*self.key, "field"])
 
     def _repr_html_(self) -> str:
-        from eventlab.display import changes_html
+        from eventlab.projections.cards import changes_html
 
         return changes_html(self)
 

@@ -86,7 +86,7 @@ class ReadModel:
         return max(0, store.head - self.high_water_position)
 
     def _repr_html_(self) -> str:
-        from eventlab.display import read_model_html
+        from eventlab.projections.cards import read_model_html
 
         return read_model_html(self)
 

@@ -46,6 +46,12 @@ class ProjectionView:
     def name(self) -> str:
         return self.projection.name
 
+    def __repr__(self) -> str:
+        fields = getattr(self.projection, "fields", None)
+        shape = f"{len(fields)} fields" if fields is not None else "python fold"
+        return (f"ProjectionView({self.name!r}, key={list(self.projection.key)}, {shape}, "
+                f"store={str(self.store.root)!r})")
+
     def state(
         self,
         *,
@@ -178,6 +184,33 @@ class ProjectionView:
         return self.projection
 
     def _repr_html_(self) -> str:
-        from eventlab.display import projection_html
+        from eventlab.projections.cards import projection_html
 
         return projection_html(self)
+
+
+def as_view(
+    source: Any, projection: Any = None, name: str | None = None, *,
+    default: Projection | PythonFold | None = None,
+) -> ProjectionView:
+    """The one coercion to a :class:`ProjectionView` (every widget takes what this takes):
+    a ProjectionView as it is, or a store plus a projection (a Projection, a PythonFold, or a
+    TOML spec path with ``name``), ``default`` standing in when none is given."""
+    from eventlab.store.core import StoreCore
+
+    if isinstance(source, ProjectionView):
+        return source
+    if isinstance(source, StoreCore):
+        chosen = projection if projection is not None else default
+        if chosen is None:
+            raise ValidationError(
+                "pass projection= (a Projection, a PythonFold, or a TOML spec path with name=) "
+                "to view this store through."
+            )
+        if isinstance(chosen, ProjectionView):
+            return chosen
+        return ProjectionView.bind(source, chosen, name)
+    raise ValidationError(
+        f"expected an EventStore or a ProjectionView (store.project(...)), got "
+        f"{type(source).__name__}."
+    )

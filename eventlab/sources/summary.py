@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventlab.display import card, table
+import eventlab.render as render
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,4 @@ def import_summary_html(summary: ImportSummary) -> str:
         ("quarantine file", summary.quarantine_path), ("commit", summary.commit),
         ("seconds", round(summary.seconds, 3)),
     ]
-    return card("import", table(rows))
+    return render.card("import", render.fields(rows))

@@ -30,7 +30,7 @@ from typing import Protocol
 
 import polars as pl
 
-from eventlab.display import card, table
+import eventlab.render as render
 from eventlab.sources.batch import STREAM, Parsed
 from eventlab.sources.importer import import_parsed
 from eventlab.sources.source import slug
@@ -125,7 +125,7 @@ def sync_summary_html(summary: SyncSummary) -> str:
         ("quarantine file", summary.quarantine_path), ("commit", summary.commit),
         ("seconds", round(summary.seconds, 3)),
     ]
-    return card("sync", table(rows))
+    return render.card("sync", render.fields(rows))
 
 
 def sync(

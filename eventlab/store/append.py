@@ -44,7 +44,7 @@ class AppendResult:
     skipped_ids: tuple[str, ...] = field(default=(), repr=False)
 
     def _repr_html_(self) -> str:
-        from eventlab.display import append_result_html
+        from eventlab.store.cards import append_result_html
 
         return append_result_html(self)
 

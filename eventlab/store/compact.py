@@ -64,7 +64,7 @@ class CompactResult:
 
 
 def compact_result_html(result: CompactResult) -> str:
-    from eventlab.display import card, table
+    import eventlab.render as render
 
     rows = [
         ("commit", result.commit), ("partitions rewritten", result.partitions),
@@ -74,7 +74,7 @@ def compact_result_html(result: CompactResult) -> str:
         ("content sha256", result.content_sha256),
     ]
     title = "compact" if result.commit is not None else "compact: nothing to merge"
-    return card(title, table(rows))
+    return render.card(title, render.fields(rows))
 
 
 # ----------------------------------------------------------------- planning

@@ -53,9 +53,13 @@ class StoreCore:
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
-    def create(cls: type[S], path: str | Path, **options: Any) -> S:
-        """Create an empty store in ``path`` (a new or empty folder) and open it."""
+    def create(cls: type[S], path: str | Path, *, exist_ok: bool = False, **options: Any) -> S:
+        """Create an empty store in ``path`` (a new or empty folder) and open it. With
+        ``exist_ok=True`` a store already there is opened instead (a notebook cell or a script
+        can then run twice); a folder holding anything else is still refused."""
         root = Path(path)
+        if exist_ok and (root / META_FILE).is_file():
+            return cls.open(root, **options)
         if (root / META_FILE).exists() or (root.exists() and any(root.iterdir())):
             raise StoreExistsError(
                 f"{root} is not empty; a store needs a new or empty folder. "

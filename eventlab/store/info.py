@@ -27,6 +27,11 @@ class StoreInfo:
     commits: int
     head_hash: str
 
+    def __repr__(self) -> str:
+        return (f"StoreInfo({self.path!r}, events={self.events:,}, streams={self.streams:,}, "
+                f"stream_types={len(self.stream_types)}, event_types={len(self.event_types)}, "
+                f"commits={self.commits:,})")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (datetimes as ISO 8601 strings)."""
         data = asdict(self)
@@ -36,7 +41,7 @@ class StoreInfo:
         return data
 
     def _repr_html_(self) -> str:
-        from eventlab.display import info_html
+        from eventlab.store.cards import info_html
 
         return info_html(self)
 

@@ -84,25 +84,15 @@ class VerifyReport:
 
 
 def verify_report_html(report: VerifyReport, limit: int = 50) -> str:
-    from html import escape
+    import eventlab.render as render
 
-    from eventlab.display import card, table
-
-    summary = table([
+    summary = render.fields([
         ("status", "ok" if report.ok else f"{len(report.findings)} finding(s)"),
         ("commits", report.commits), ("files", report.files), ("events", report.events),
         ("head hash", report.head_hash),
     ])
-    rows = "".join(
-        f"<tr><td>{escape(f.kind)}</td><td>{escape(f.where)}</td><td>{escape(f.detail)}</td></tr>"
-        for f in report.findings[:limit]
-    )
-    more = len(report.findings) - limit
-    details = (
-        f"<table><tr><th>kind</th><th>where</th><th>detail</th></tr>{rows}</table>"
-        + (f"<div>… {more:,} more</div>" if more > 0 else "")
-    ) if report.findings else ""
-    return card("verify: " + ("ok" if report.ok else "PROBLEMS FOUND"), summary + details)
+    details = render.table(report.to_frame(), rows=limit) if report.findings else ""
+    return render.card("verify: " + ("ok" if report.ok else "PROBLEMS FOUND"), summary, details)
 
 
 @dataclass

@@ -7,12 +7,19 @@
 
 Every output is backed by a Polars frame attribute (``.state``, ``.rows``, ``.window``, ...), and
 every chart is an ``alt.JupyterChart`` rendered offline (:func:`eventlab.charts.enable_offline`).
-Importing this package imports ipywidgets and altair; ``import eventlab`` does not.
+Importing this package imports ipywidgets and altair; ``import eventlab`` does not. They come
+with the ``lab`` extra (``pip install "eventlab[lab]"``); without it, importing this package
+raises :class:`~eventlab.OptionalDependencyError` with that command.
 """
 
-from eventlab.widgets.compare import ReadModelCompare
-from eventlab.widgets.inspector import StreamInspector
-from eventlab.widgets.process import ProcessScrubber
-from eventlab.widgets.scrubber import HistoryScrubber
+from eventlab.errors import require
+
+for _module in ("ipywidgets", "anywidget", "altair", "vl_convert"):  # the [lab] extra
+    require(_module, "lab")
+
+from eventlab.widgets.compare import ReadModelCompare  # noqa: E402
+from eventlab.widgets.inspector import StreamInspector  # noqa: E402
+from eventlab.widgets.process import ProcessScrubber  # noqa: E402
+from eventlab.widgets.scrubber import HistoryScrubber  # noqa: E402
 
 __all__ = ["HistoryScrubber", "ProcessScrubber", "ReadModelCompare", "StreamInspector"]

@@ -15,21 +15,15 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from eventlab import charts, process
+from eventlab import charts, process, render
 from eventlab.api import EventStore
 from eventlab.charts import process as process_charts
 from eventlab.errors import OptionalDependencyError, ValidationError
+from eventlab.projections import browse as B
 from eventlab.projections.view import ProjectionView
 from eventlab.store.core import StoreCore
 from eventlab.timeutil import PointInTime
-from eventlab.widgets import _frames as F
-from eventlab.widgets._base import (
-    StatusMixin,
-    chart_widget,
-    numbers_html,
-    reports_errors,
-    table_html,
-)
+from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors
 
 
 def _drawing(backend: str) -> str:
@@ -71,8 +65,8 @@ class ProcessScrubber(StatusMixin, w.VBox):
         self.store, self.stream_types = _store_and_types(source, stream_types)
         self.where, self.top, self.edges = where, top, edges
         self.backend = _drawing(backend)
-        self.commits = F.commit_points(self.store)
-        self.points = F.step_points(self.store, _types(self.stream_types), step, self.store.head)
+        self.commits = B.commit_points(self.store)
+        self.points = B.step_points(self.store, _types(self.stream_types), step, self.store.head)
         self.process_log = process.read_log(self.store, stream_types=self.stream_types,
                                             where=where)
         self._init_status()
@@ -136,11 +130,12 @@ class ProcessScrubber(StatusMixin, w.VBox):
         position = self.process_log.position
         self.known_label.value = "(empty store)" if recorded is None else \
             f"{charts.iso(recorded)[:19].replace('T', ' ')} UTC · position {position:,}"
-        self.numbers_html.value = numbers_html(self.numbers.items())
+        self.numbers_html.value = render.numbers(self.numbers.items())
         shown = self.variants.with_columns(pl.col("variant").list.join(" → "),
                                            (pl.col("share") * 100).round(1).alias("percent"))
-        self.variants_html.value = table_html(
-            shown.select("variant", "streams", "percent"), self.top + 1, "variants")
+        self.variants_html.value = render.section(
+            "variants", render.table(shown.select("variant", "streams", "percent"),
+                                     rows=self.top + 1))
         if self.chart is not None:
             self.chart.chart = self._matrix()
         else:

@@ -1,9 +1,11 @@
 """HistoryScrubber: play a projection's state through time, on both time axes.
 
-A step (new point on the slider) costs one ``view.state(at=T, at_position=P)`` - with snapshots
-that folds only the events after the nearest snapshot - plus two narrow scans (the events of the
-step, the count so far). The metric series is computed once (``view.timeline(points=...)``) and
-only the chart's rule moves per step (a Vega-Lite param, no data resent).
+A step (new point on the slider) is one :func:`eventlab.projections.browse.scrub_step`: one
+``view.state(at=T, at_position=P)`` - with snapshots that folds only the events after the nearest
+snapshot - plus one narrow scan (the events of the step); its result is one frozen
+:class:`~eventlab.projections.browse.ScrubStep` (``scrubber.now``). The metric series is computed
+once (``view.timeline(points=...)``) and only the chart's rule moves per step (a Vega-Lite param,
+no data resent).
 """
 
 from __future__ import annotations
@@ -15,47 +17,24 @@ from typing import Any
 import ipywidgets as w
 import polars as pl
 
-from eventlab import charts
+from eventlab import charts, render
 from eventlab.api import EventStore
-from eventlab.envelope import ENVELOPE, UTC_DATETIME
+from eventlab.envelope import UTC_DATETIME
 from eventlab.errors import ValidationError
+from eventlab.projections import browse as B
 from eventlab.projections.reference import PythonFold
-from eventlab.projections.view import ProjectionView
+from eventlab.projections.view import ProjectionView, as_view
 from eventlab.timeutil import PointInTime, to_utc
-from eventlab.widgets import _frames as F
-from eventlab.widgets._base import (
-    StatusMixin,
-    chart_widget,
-    no_progress_bars,
-    numbers_html,
-    reports_errors,
-    table_html,
-)
-
-
-def bind(source: EventStore | ProjectionView, projection: Any, name: str | None) -> ProjectionView:
-    """A ProjectionView from a view, or a store plus a projection (default: per-stream summary)."""
-    if isinstance(source, ProjectionView):
-        return source
-    if isinstance(source, EventStore):
-        return source.project(projection or F.default_projection(source), name=name)
-    raise ValidationError(
-        f"expected an EventStore or a ProjectionView (store.project(...)), got "
-        f"{type(source).__name__}."
-    )
-
-
-def default_metrics(state: pl.DataFrame, key: Sequence[str]) -> dict[str, pl.Expr]:
-    """``streams`` (rows of the state) and the total of every numeric field."""
-    numeric = [c for c, t in state.schema.items() if c not in key and t.is_numeric()]
-    return {"streams": pl.len(), **{f"total {c}": pl.col(c).sum() for c in numeric}}
+from eventlab.widgets._base import StatusMixin, chart_widget, reports_errors
+from eventlab.widgets._table import FrameTable
 
 
 class HistoryScrubber(StatusMixin, w.VBox):
     """Scrub a projection's state through valid time (slider, Play, date picker) and
     transaction time (the "known at" slider: what the store knew at a commit).
 
-    At each point: the state table (top rows, sortable, filterable by stream id), headline
+    At each point: the state table (``top`` rows a page; click a header or use ``sort_by`` to
+    sort, the pager to page, ``filter`` to keep stream ids containing a text), headline
     numbers (streams, events so far, the chosen metric), the metric over time with a rule at the
     point, and the events of the step (after the previous point, up to this one).
 
@@ -68,8 +47,10 @@ class HistoryScrubber(StatusMixin, w.VBox):
     ``use_snapshots=False`` re-folds every step. A ``PythonFold`` works too, without the metric
     series (it has no timeline).
 
-    Frames behind the outputs: ``state``, ``rows`` (table), ``window`` (events of the step),
-    ``series`` (metrics over time); ``numbers`` is a dict of the headline numbers.
+    Each step's outputs are one frozen :class:`~eventlab.projections.browse.ScrubStep`,
+    ``now``; ``state``, ``window`` (events of the step), ``numbers`` (the headline numbers),
+    ``events_so_far`` and ``events_in_step`` read it. ``rows`` is the page of the state table on
+    screen, ``series`` the metrics over time.
     """
 
     def __init__(
@@ -93,23 +74,22 @@ class HistoryScrubber(StatusMixin, w.VBox):
         interval: int = 400,
         offline: bool = True,
     ) -> None:
-        view = bind(source, projection, name)
+        view = as_view(source, projection, name, default=B.streams_projection())
         self.view, self.store = view, view.store
         self.key = list(view.projection.key)
         self.top, self.window_rows, self.use_snapshots = top, window_rows, use_snapshots
         self.snapshots, self._snapshotted = snapshots, {self.store.head}
         if snapshots:
-            with no_progress_bars():
-                view.build_snapshots(every=snapshots, progress=False)
-        self.commits = F.commit_points(self.store)
-        self.points = F.step_points(self.store, view.projection.stream_types, step, self.store.head)
+            view.build_snapshots(every=snapshots, progress=False)
+        self.commits = B.commit_points(self.store)
+        self.points = B.step_points(self.store, view.projection.stream_types, step, self.store.head)
         self._chart_points = chart_points
         self._syncing = False
         self._init_status()
         first = self._point_index(start) if start is not None else 0
-        self.state = self._fold(self.points[first], self._known_position(None))
-        self.metrics = dict(metrics) if metrics else default_metrics(self.state, self.key)
-        self._build_controls(first, known_at, metric, sort_by, descending, interval)
+        columns = self._fold(self.points[first], self._known_position(None))
+        self.metrics = dict(metrics) if metrics else B.default_metrics(columns, self.key)
+        self._build_controls(first, known_at, metric, sort_by, descending, interval, columns)
         self.series, self._times = self._series(), self._event_times()
         self._snapshot_known()
         self.chart = chart_widget(self._metric_chart(), offline)
@@ -121,7 +101,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
     # ----------------------------------------------------------------- controls
     def _build_controls(
         self, first: int, known_at: PointInTime | None, metric: str | None,
-        sort_by: str | None, descending: bool, interval: int,
+        sort_by: str | None, descending: bool, interval: int, state: pl.DataFrame,
     ) -> None:
         last = self.points.len() - 1
         self.slider = w.IntSlider(value=first, min=0, max=last, readout=False,
@@ -133,7 +113,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
                                  max=max(0, self.commits.height - 1), readout=False,
                                  description="known at")
         self.known_label = w.HTML()
-        columns = self.state.columns
+        columns = state.columns
         names = list(self.metrics)
         _check_choice("sort_by", sort_by, columns)
         _check_choice("metric", metric, names)
@@ -143,7 +123,10 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self.filter = w.Text(value="", placeholder="stream id contains…", description="filter")
         self.metric = w.Dropdown(options=names, value=metric or _pick_metric(names),
                                  description="metric")
-        self.numbers_html, self.table_html, self.window_html = w.HTML(), w.HTML(), w.HTML()
+        self.numbers_html = w.HTML()
+        self.table = FrameTable(key=self.key, page_rows=self.top, sort=self.sort_by.value,
+                                descending=descending)
+        self.window_table = FrameTable(page_rows=self.window_rows)
 
     def _layout(self) -> list[w.Widget]:
         return [
@@ -153,8 +136,8 @@ class HistoryScrubber(StatusMixin, w.VBox):
             w.HBox([self.metric]),
             self.chart,
             w.HBox([self.sort_by, self.descending, self.filter]),
-            self.table_html,
-            self.window_html,
+            self.table,
+            self.window_table,
             self.status,
         ]
 
@@ -163,8 +146,9 @@ class HistoryScrubber(StatusMixin, w.VBox):
         self.slider.observe(lambda c: self.step_to(c["new"]), names="value")
         self.date.observe(lambda c: self._jump(c["new"]), names="value")
         self.known.observe(lambda c: self._known_changed(), names="value")
-        for control in (self.sort_by, self.descending, self.filter):
-            control.observe(lambda c: self._show_table(), names="value")
+        w.link((self.sort_by, "value"), (self.table, "sort"))  # a header click sorts too
+        w.link((self.descending, "value"), (self.table, "descending"))
+        self.filter.observe(lambda c: self._show_table(), names="value")
         self.metric.observe(lambda c: self._metric_changed(), names="value")
 
     # ----------------------------------------------------------------- points
@@ -211,7 +195,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
         if isinstance(self.view.projection, PythonFold):
             return pl.DataFrame(schema={"at": UTC_DATETIME, **dict.fromkeys(self.metrics,
                                                                               pl.Float64)})
-        chosen = F.spread(self.points, self._chart_points)
+        chosen = B.spread(self.points, self._chart_points)
         return self.view.timeline(points=chosen, at_position=self.position, metrics=self.metrics)
 
     def _metric_chart(self) -> Any:
@@ -219,32 +203,31 @@ class HistoryScrubber(StatusMixin, w.VBox):
         return chart.properties(width=480, height=200)
 
     def _event_times(self) -> pl.Series:
-        """Sorted occurred_at of the events known at the current position: counts per point
-        become binary searches instead of scans."""
-        types = self.view.projection.stream_types
-        frame = self.store.scan(stream_types=types, at_position=self.position)
-        return frame.select("occurred_at").collect()["occurred_at"].sort()
+        return B.event_times(self.store, self.view.projection.stream_types, self.position)
 
-    def _counts(self, index: int) -> tuple[int, int]:
-        """Events up to point ``index``, and in its step (after the previous point)."""
-        so_far = int(self._times.search_sorted(self.points[index], side="right"))
-        before = int(self._times.search_sorted(self.points[index - 1], side="right")) \
-            if index else 0
-        return so_far, so_far - before
+    # ----------------------------------------------------------------- the step's value
+    @property
+    def state(self) -> pl.DataFrame:
+        """The projection's state at the current point (as known at the current commit)."""
+        return self.now.state
 
-    def _window_query(self, index: int, position: int) -> pl.LazyFrame:
-        """The first rows of the step's events (after the previous point, up to this one)."""
-        at = self.points[index]
-        previous = self.points[index - 1] if index else None
-        payload = [c for c in self.view.projection.source_columns() if c not in ENVELOPE] \
-            if hasattr(self.view.projection, "source_columns") else []
-        types = self.view.projection.stream_types
-        window = self.store.scan(stream_types=types, occurred_from=previous, occurred_to=at,
-                                 at_position=position, include=payload)
-        if previous is not None:
-            window = window.filter(pl.col("occurred_at") > previous)
-        return window.select(*F.WINDOW_COLUMNS, *payload).sort("occurred_at", "position").head(
-            self.window_rows)
+    @property
+    def window(self) -> pl.DataFrame:
+        """The first events of the current step (after the previous point, up to this one)."""
+        return self.now.window
+
+    @property
+    def numbers(self) -> dict[str, Any]:
+        """The headline numbers: streams, events so far, the chosen metric."""
+        return dict(self.now.numbers)
+
+    @property
+    def events_so_far(self) -> int:
+        return self.now.events_so_far
+
+    @property
+    def events_in_step(self) -> int:
+        return self.now.events_in_step
 
     # ----------------------------------------------------------------- updates
     @reports_errors
@@ -253,17 +236,17 @@ class HistoryScrubber(StatusMixin, w.VBox):
         if self.slider.value != index:
             self.slider.value = index  # observer calls back here
             return
-        at, position = self.points[index], self.position
-        self.state = self._fold(at, position)
-        self.window = self._window_query(index, position).collect()
-        self.events_so_far, self.events_in_step = self._counts(index)
-        self._show_point(at)
+        name = self.metric.value
+        self.now = B.scrub_step(self.view, self.points, index, self.position, times=self._times,
+                                metric=(name, self.metrics[name]), window_rows=self.window_rows,
+                                use_snapshots=self.use_snapshots)
+        self._show_point(self.now.at)
         self._show_numbers()
         self._show_table()
-        self._show_window(index)
+        self._show_window()
 
     def _show_point(self, at: datetime) -> None:
-        self.point_label.value = f"<b>{charts.iso(at)[:19].replace('T', ' ')}</b> UTC"
+        self.point_label.value = f"<b>{render.value_text(at)}</b> UTC"
         self._syncing = True
         try:
             self.date.value = at
@@ -272,26 +255,27 @@ class HistoryScrubber(StatusMixin, w.VBox):
         setattr(self.chart.params, charts.CURSOR, charts.iso(at))  # moves the rule only
 
     def _show_numbers(self) -> None:
-        name = self.metric.value
-        value = self.state.select(self.metrics[name].alias(name)).item() if self.state.height \
-            else None
-        self.numbers = {"streams": self.state.height, "events so far": self.events_so_far,
-                        name: value}
-        self.numbers_html.value = numbers_html(self.numbers.items())
+        self.numbers_html.value = render.numbers(self.now.numbers.items())
+
+    @property
+    def rows(self) -> pl.DataFrame:
+        """The rows of the state table on screen (one page, sorted and filtered)."""
+        return self.table.rows
 
     @reports_errors
     def _show_table(self) -> None:
-        self.rows = F.top_rows(self.state, key=self.key, sort_by=self.sort_by.value,
-                               descending=self.descending.value, contains=self.filter.value,
-                               n=self.top)
-        shown = f"top {self.rows.height} of {self.state.height:,} rows"
-        self.table_html.value = table_html(self.rows, self.top, shown)
+        contains = self.filter.value
+        matching = f", {contains!r} in the id" if contains else ""
+        caption = f"state: {render.plural(self.state.height, 'row')} at this point{matching}"
+        self.table.show(self.state, caption, contains=contains,
+                        page=self.table.page if contains == self.table.contains else 0)
 
-    def _show_window(self, index: int) -> None:
-        previous = self.points[index - 1] if index else None
-        since = f"after {charts.iso(previous)[:19]}" if previous is not None else "from the start"
-        caption = f"{self.events_in_step:,} events {since} up to this point"
-        self.window_html.value = table_html(self.window, self.window_rows, caption)
+    def _show_window(self) -> None:
+        previous = self.now.previous
+        since = f"after {render.value_text(previous)}" if previous is not None \
+            else "from the start"
+        caption = f"{render.plural(self.events_in_step, 'event')} {since} up to this point"
+        self.window_table.show(self.window, caption)
 
     def _jump(self, value: datetime | None) -> None:
         if self._syncing or value is None:
@@ -301,23 +285,19 @@ class HistoryScrubber(StatusMixin, w.VBox):
     def _show_known(self) -> None:
         recorded = self.commits["recorded_at"][self.known.value] if self.commits.height else None
         self.known_label.value = (
-            f"{charts.iso(recorded)[:19].replace('T', ' ')} UTC · position {self.position:,}"
+            f"{render.value_text(recorded)} UTC · position {self.position:,}"
             if recorded is not None else "(empty store)"
         )
 
     def _snapshot_known(self) -> None:
-        """Snapshots for the chosen commit's position (``build_snapshots`` makes them at the
-        store's head only): one per checkpoint, each folding on from the previous one."""
-        from eventlab.projections.temporal import time_points
-
+        """Snapshots for the chosen commit's position (by default ``build_snapshots`` makes
+        them at the store's head): each checkpoint folds on from the previous one."""
         position = self.position
         if not self.snapshots or not self.use_snapshots or position in self._snapshotted:
             return
         if isinstance(self.view.projection, PythonFold) or self._times.len() == 0:
             return
-        with no_progress_bars():
-            for point in time_points(self._times[0], self._times[-1], self.snapshots):
-                self.view.snapshot(at=point, at_position=position)
+        self.view.build_snapshots(every=self.snapshots, at_position=position, progress=False)
         self._snapshotted.add(position)
 
     @reports_errors
@@ -330,6 +310,8 @@ class HistoryScrubber(StatusMixin, w.VBox):
 
     def _metric_changed(self) -> None:
         self.chart.chart = self._metric_chart()
+        name = self.metric.value
+        self.now = self.now.with_metric(name, self.metrics[name])
         self._show_numbers()
 
 

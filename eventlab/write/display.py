@@ -1,11 +1,11 @@
-"""Pure HTML builders behind the write side's ``_repr_html_`` (one card each)."""
+"""Notebook cards of the write side (``_repr_html_``): plain data handed to
+:mod:`eventlab.render`, one card each."""
 
 from __future__ import annotations
 
-from html import escape
 from typing import TYPE_CHECKING
 
-from eventlab.display import card, frame_html, table
+import eventlab.render as render
 
 if TYPE_CHECKING:
     from eventlab.write.handling import HandleResult, Outcome
@@ -26,8 +26,8 @@ def outcome_html(outcome: Outcome) -> str:
     ]
     events = ""
     if outcome.events.height:
-        events = frame_html(outcome.events.select("event_id", "event_type", "version"))
-    return card("Command outcome", table(rows) + events)
+        events = render.table(outcome.events.select("event_id", "event_type", "version"), rows=10)
+    return render.card("Command outcome", render.fields(rows), events)
 
 
 def handle_result_html(result: HandleResult) -> str:
@@ -44,10 +44,11 @@ def handle_result_html(result: HandleResult) -> str:
     ]
     reasons = (
         result.outcomes.filter(result.outcomes["outcome"] == "rejected")
-        .group_by("reason").len().sort("len", descending=True).head(5)
+        .group_by("reason").len().sort("len", "reason", descending=[True, False]).head(5)
     )
-    extra = f"<div>top rejection reasons</div>{frame_html(reasons)}" if reasons.height else ""
-    return card("Commands handled", table(rows) + extra)
+    extra = render.section("top rejection reasons", render.table(reasons)) \
+        if reasons.height else ""
+    return render.card("Commands handled", render.fields(rows), extra)
 
 
 def process_run_html(run: ProcessRun) -> str:
@@ -62,16 +63,15 @@ def process_run_html(run: ProcessRun) -> str:
         ("duplicates (already done)", run.duplicates),
         ("checkpoint", f"{run.checkpoint_before} → {run.checkpoint}"),
     ]
-    return card(f"Process manager {escape(run.name)}", table(rows))
+    return render.card(f"Process manager {run.name}", render.fields(rows))
 
 
 def whatif_html(report: WhatIf) -> str:
-    summary = report.summary()
-    rows = [(r["change"], r["commands"]) for r in summary.iter_rows(named=True)]
+    rows = list(report.summary().items())
     by_stream = report.by_stream()
     streams = by_stream.filter(by_stream["changed"] > 0).head(8).select(
         "stream_id", "commands", "changed", "first_change_at")
-    body = table([("commands replayed", report.decisions.height), *rows])
-    if streams.height:
-        body += f"<div>streams with changed decisions</div>{frame_html(streams)}"
-    return card(f"What if: {escape(report.label)}", body)
+    body = render.fields([("commands replayed", report.decisions.height), *rows])
+    changed = render.section("streams with changed decisions", render.table(streams)) \
+        if streams.height else ""
+    return render.card(f"What if: {report.label}", body, changed)

@@ -4,7 +4,8 @@
 
     report = what_if(store, bank_decider(overdraft_limit=0), source="events",
                      as_commands=AS_COMMANDS, label="no overdraft")
-    report.summary()          # commands per change: same, rejected now, different events, ...
+    report.summary()          # commands per change: {"same": 2900, "rejected now": 12, ...}
+    report.by_change()        # the same counts as a frame (change, commands)
     report.by_stream()        # per stream: how many decisions changed, and when first
     report.over_time("1mo")   # changes per period; report.chart() draws it
 
@@ -181,7 +182,13 @@ class WhatIf:
     events: pl.DataFrame = field(repr=False)
     decider: Decider = field(repr=False)
 
-    def summary(self) -> pl.DataFrame:
+    def summary(self) -> dict[str, int]:
+        """Commands per kind of change (every kind, in :data:`CHANGES` order), like every
+        ``summary()`` in eventlab: a dict of counts."""
+        return dict(self.by_change().iter_rows())
+
+    def by_change(self) -> pl.DataFrame:
+        """Commands per kind of change as a frame (``change``, ``commands``)."""
         counts = self.decisions.group_by("change").agg(commands=pl.len().cast(pl.Int64))
         kinds = pl.DataFrame({"change": list(CHANGES)})
         return kinds.join(counts, on="change", how="left").with_columns(
@@ -216,7 +223,7 @@ class WhatIf:
         """Altair stacked bars: changed decisions per period, coloured by kind."""
         from eventlab.errors import require
 
-        alt = require("altair", "charts")
+        alt = require("altair", "lab")
         unit = "%Y" if every.endswith("y") else "%Y-%m" if every.endswith("mo") else "%Y-%m-%d"
         data = self.over_time(every).filter(pl.col("change") != "same").with_columns(
             label=pl.col("period").dt.strftime(unit))
