@@ -222,7 +222,7 @@ def test_history_ends_in_state_and_timeline_matches_points(batches: list[pl.Data
     store = build_store(batches)
     view = store.project(PROJECTION)
     trail = view.history()
-    last_rows = trail.sort("position").group_by("stream_id").last()
+    last_rows = trail.sort("occurred_at", "position").group_by("stream_id").last()
     same(last_rows.sort("stream_id").drop("stream_type", strict=False), oracle(store, PROJECTION))
     points = [T0 + timedelta(days=d) for d in (0, 30, 60, 90)]
     line = view.timeline(points=points)

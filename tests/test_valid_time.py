@@ -86,9 +86,12 @@ def test_ties_in_valid_time_are_broken_by_position(tmp_path: Path) -> None:
     store = EventStore.create(tmp_path / "s")
     store.append(incident(["Closed", "Queued"], ["2011-01-01", "2011-01-01"]))
     store.append(incident(["Accepted"], ["2011-01-01"]))
-    store.append(incident(["Queued"], ["2010-12-31"]))
-    state = store.project(INCIDENTS).state()
+    view = store.project(INCIDENTS)
+    state = view.state()
     assert (one(state, "last_event"), one(state, "first_event")) == ("Accepted", "Closed")
+    store.append(incident(["Queued"], ["2010-12-31"]))
+    state = view.state()
+    assert (one(state, "last_event"), one(state, "first_event")) == ("Accepted", "Queued")
 
 
 def test_snapshot_below_a_backdated_event(tmp_path: Path) -> None:
@@ -115,7 +118,8 @@ def test_history_is_in_valid_time_order(backdated: EventStore) -> None:
     assert trail["occurred_at"].is_sorted()
     assert trail["status"].to_list() == ["accepted", "queued", "closed", "closed"]
     assert trail["last_event"][-1] == "Closed"
-    assert trail["recorded_last"].to_list() == ["Accepted", "Accepted", "Closed", "Queued"]
+    # as of 2011-06-10 the back-dated Queued (position 4) is the last recorded fact, and stays so
+    assert trail["recorded_last"].to_list() == ["Accepted", "Queued", "Queued", "Queued"]
 
 
 def test_history_in_recorded_order_when_asked(backdated: EventStore) -> None:
@@ -139,7 +143,8 @@ def test_timeline_and_changes_use_valid_time(backdated: EventStore) -> None:
     moved = view.changes("2011-08-01", "2012-01-01")
     assert moved.changed["status_after"].to_list() == ["closed"]
     learned = view.changes(RECORDED[0], RECORDED[1], axis="known_at", at="2012-01-01")
-    assert learned.changed.select("last_event_before", "last_event_after").height == 0
+    assert sorted(learned.changed["changed_columns"][0]) == ["events", "recorded_last"]
+    assert learned.changed["status_after"].to_list() == ["closed"]
 
 
 def test_python_fold_steps_in_valid_time_order(backdated: EventStore) -> None:

@@ -5,15 +5,17 @@
 field values and adds derived fields. All three are pure functions over LazyFrames.
 
 ``fold_store`` runs them over a store: one partial per run of files whose position ranges follow
-each other (such a run keeps every stream's rows in position order, so order-sensitive reducers
-take the cheap ``last()`` path when the key is the stream), evaluated together with
-``pl.collect_all`` and merged. A time-ordered store is a single run: no merge at all.
+each other, evaluated together with ``pl.collect_all`` and merged. A time-ordered store is a
+single run: no merge at all. Order-sensitive reducers pick their value by valid-time order
+(``(occurred_at, position)`` packed in one key, see :mod:`eventlab.window`) with one
+``max_by`` per group, so no run needs sorting; in commit order (``order="recorded"``) a run's
+rows already come in position order and take the cheaper ``last()``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
@@ -21,6 +23,7 @@ from eventlab.errors import ValidationError
 from eventlab.progress import progress_bar
 from eventlab.projections.spec import Projection
 from eventlab.projections.upcasters import upcast
+from eventlab.window import UNBOUNDED, Covered, Window
 
 if TYPE_CHECKING:
     from eventlab.store.core import StoreCore
@@ -157,16 +160,21 @@ def fold_store(
     store: StoreCore,
     projection: Projection,
     *,
+    window: Window = UNBOUNDED,
+    covered: Covered | None = None,
+    stream_ids: Sequence[str] | None = None,
+    position_from: int | None = None,
     engine: Engine = "auto",
     progress: bool | None = None,
     final: bool = False,
-    **window: Any,
 ) -> pl.DataFrame:
-    """Partial state of ``projection`` over the store's events selected by ``window``
-    (``final``: it will only be finalized, see :func:`fold_parts`)."""
+    """Partial state of ``projection`` over the store's events up to ``window``, leaving out
+    what a snapshot ``covered`` holds, limited to ``stream_ids`` and positions from
+    ``position_from`` (``final``: it will only be finalized, see :func:`fold_parts`)."""
     include = projection.source_columns()
     parts, rows = store.scan_partitions(
-        stream_types=projection.stream_types, include=include, **window
+        stream_types=projection.stream_types, include=include, window=window, covered=covered,
+        stream_ids=stream_ids, position_from=position_from,
     )
     if not parts:  # fold an empty frame of the store's schema: zero rows, right dtypes
         empty = pl.LazyFrame(

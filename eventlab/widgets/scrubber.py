@@ -239,7 +239,7 @@ class HistoryScrubber(StatusMixin, w.VBox):
         payload = [c for c in self.view.projection.source_columns() if c not in ENVELOPE] \
             if hasattr(self.view.projection, "source_columns") else []
         types = self.view.projection.stream_types
-        window = self.store.scan(stream_types=types, occurred_from=previous, occurred_to=at,
+        window = self.store.scan(stream_types=types, occurred_from=previous, at=at,
                                  at_position=position, include=payload)
         if previous is not None:
             window = window.filter(pl.col("occurred_at") > previous)
