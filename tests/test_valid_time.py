@@ -190,3 +190,24 @@ def test_many_streams_split_over_runs_agree(tmp_path: Path) -> None:
     events = store.scan().collect().sort("occurred_at", "position")
     expected = events.group_by("stream_id").agg(pl.col("event_type").last()).sort("stream_id")
     assert full["last_event"].to_list() == expected["event_type"].to_list()
+
+
+def test_runs_in_valid_order_take_the_cheap_path_and_back_dated_ones_do_not(
+    tmp_path: Path,
+) -> None:
+    """The fold picks with last() only on runs whose streams are in valid-time order (checked
+    once per immutable file); a back-dated event, across files or inside one, turns it off."""
+    store = EventStore.create(tmp_path / "s")
+    store.append(incident(["Accepted", "Closed"], ["2011-03-01", "2011-11-15"]))
+    store.append(incident(["Closed"], ["2012-05-02"], stream_id="INC-2"))
+    assert store.scan_partitions().valid_order == [True]
+    frames, rows = store.scan_partitions()  # still unpacks as (frames, rows)
+    assert (len(frames), rows) == (1, 3)
+    store.append(incident(["Queued"], ["2011-06-10"]))  # back-dated across files
+    assert store.scan_partitions().valid_order == [False]
+    state = store.project(INCIDENTS).state()
+    assert one(state.filter(pl.col("stream_id") == "INC-1"), "status") == "closed"
+    inside = EventStore.create(tmp_path / "t")
+    inside.append(incident(["Closed", "Queued"], ["2011-11-15", "2011-06-10"]))  # one file
+    assert inside.scan_partitions().valid_order == [False]
+    assert one(inside.project(INCIDENTS).state(), "status") == "closed"

@@ -29,6 +29,7 @@ from eventlab.window import UNBOUNDED, Covered, Window
 
 if TYPE_CHECKING:
     from eventlab.store.compact import CompactResult
+    from eventlab.store.scan import Partitions
     from eventlab.store.info import StoreInfo
     from eventlab.store.verify import VerifyReport
 
@@ -170,11 +171,13 @@ class StoreCore:
         stream_ids: Sequence[str] | str | None = None,
         position_from: int | None = None,
         include: Sequence[str] = (),
-    ) -> tuple[list[pl.LazyFrame], int]:
+    ) -> Partitions:
         """Like :meth:`scan`, as several LazyFrames (runs of files whose position ranges follow
-        each other), plus the number of rows in the files read. Inside each frame a stream's rows
-        are in position order, which lets folds skip per-group sorting. ``covered=(T, P)``
-        leaves out events a snapshot at valid time T and position P already holds."""
+        each other), plus the number of rows in the files read (it unpacks as ``frames, rows``;
+        ``.valid_order`` tells which runs are in valid-time order too). Inside each frame a
+        stream's rows are in position order, which lets folds skip per-group sorting.
+        ``covered=(T, P)`` leaves out events a snapshot at valid time T and position P already
+        holds."""
         from eventlab.store.scan import ScanFilter, build_partition_scans
 
         self.refresh()

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import bisect
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -247,16 +250,52 @@ def ordered_runs(files: Sequence[DataFile]) -> list[list[DataFile]]:
     return runs
 
 
+@lru_cache(maxsize=65536)
+def _streams_in_valid_order(path: str) -> bool:
+    """True when each stream's rows in this file (sorted by stream_id, version) also come in
+    occurred_at order, i.e. no back-dated event inside it. Files never change: cached."""
+    time, stream = pl.col("occurred_at"), pl.col("stream_id")
+    back = (time < time.shift(1)) & (stream == stream.shift(1))
+    found = pl.scan_parquet(path).select(back.any()).collect(engine="in-memory").item()
+    return not found
+
+
+def in_valid_order(root: Path, run: Sequence[DataFile]) -> bool:
+    """True when every stream's rows of the run (position order) are in valid-time order too:
+    each file's, and no file's events occurred before the previous file's last one."""
+    for before, after in pairwise(run):
+        start = datetime.fromisoformat(after.min_occurred_at)
+        if start < datetime.fromisoformat(before.max_occurred_at):
+            return False
+    return all(_streams_in_valid_order(str(root / f.path)) for f in run)
+
+
+@dataclass(frozen=True)
+class Partitions:
+    """What :func:`build_partition_scans` returns: one frame per ordered run, the rows of the
+    files read, and per run whether its streams' rows are in valid-time order as well (then
+    order-sensitive folds take ``last()``). Unpacks as ``frames, rows``."""
+
+    frames: list[pl.LazyFrame]
+    rows: int
+    valid_order: list[bool]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.frames, self.rows))
+
+
 def build_partition_scans(
     root: Path, state: LogState, wanted: ScanFilter, include: Sequence[str] = ()
-) -> tuple[list[pl.LazyFrame], int]:
-    """One LazyFrame per ordered run of files (see :func:`ordered_runs`), and the rows of the
-    files read. Inside each frame every stream's rows come in position order."""
+) -> Partitions:
+    """One LazyFrame per ordered run of files (see :func:`ordered_runs`), the rows of the
+    files read, and which runs are in valid-time order. Inside each frame every stream's rows
+    come in position order."""
     wanted = _resolve(state, wanted)
     schema = _schema(state, wanted, include)
     files = kept_files(state, wanted)
+    runs = ordered_runs(files)
     frames = [
         decode_personal(root, _scan_files([root / f.path for f in run], schema, wanted), schema)
-        for run in ordered_runs(files)
+        for run in runs
     ]
-    return frames, sum(f.rows for f in files)
+    return Partitions(frames, sum(f.rows for f in files), [in_valid_order(root, r) for r in runs])

@@ -35,6 +35,10 @@ AT = "occurred_at"
 _SHIFT = 1 << 40
 
 
+#: the column :func:`~eventlab.projections.fold.with_inputs` adds once for every ordered reducer
+ORDER = "__order"
+
+
 def order_key(at: pl.Expr, position: pl.Expr) -> pl.Expr:
     """``(occurred_at, position)`` packed into one Int128 that sorts like the pair (valid-time
     order, ties by position): a single ``max_by`` / ``cum_max`` then picks the latest fact."""
@@ -62,6 +66,8 @@ class Reducer:
 
     kind: ClassVar[str] = "reducer"
     needs_input: ClassVar[bool] = True
+    #: inputs read the packed (occurred_at, position) key column ORDER
+    needs_order: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.on is not None and not isinstance(self.on, tuple):

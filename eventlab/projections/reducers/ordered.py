@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from eventlab.errors import ValidationError
-from eventlab.projections.reducers.base import AT, POS, Reducer, key_parts, order_key
+from eventlab.projections.reducers.base import AT, ORDER, POS, Reducer, key_parts, order_key
 from eventlab.window import Order, check_order
 
 
@@ -43,7 +43,7 @@ class Last(Reducer):
         return [name]
 
     def columns(self) -> set[str]:
-        return super().columns() | {AT, POS}
+        return super().columns() | ({POS} if self.order == "recorded" else {AT, POS})
 
     def _key(self, at: pl.Expr, position: pl.Expr) -> pl.Expr:
         return position if self.order == "recorded" else order_key(at, position)
@@ -66,20 +66,40 @@ class Last(Reducer):
         return self._key(pl.col(f"{name}__at"), pl.col(f"{name}__pos")) if (
             self.order == "valid") else pl.col(f"{name}__pos")
 
+    @property
+    def needs_order(self) -> bool:  # type: ignore[override]
+        return self.order == "valid"
+
     def inputs(self, name: str) -> dict[str, pl.Expr]:
+        """The value, and where it is not null its key, occurred_at and position (a fold reads
+        only the columns its path needs; the others are never computed)."""
         value = self.selected()
-        key = pl.when(value.is_not_null()).then(self._key(pl.col(AT), pl.col(POS)))
-        return {f"{name}__in": value, f"{name}__inkey": key}
+        known = value.is_not_null()
+        position = {f"{name}__inpos": pl.when(known).then(pl.col(POS))}
+        if self.order == "recorded":
+            return {f"{name}__in": value, f"{name}__inkey": position[f"{name}__inpos"], **position}
+        return {
+            f"{name}__in": value,
+            f"{name}__inkey": pl.when(known).then(pl.col(ORDER)),
+            f"{name}__inat": pl.when(known).then(pl.col(AT)),
+            **position,
+        }
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        value, key = pl.col(f"{name}__in"), pl.col(f"{name}__inkey")
-        if ordered and self.order == "recorded":  # rows in position order: no key needed
-            pick = (
-                value.last(ignore_nulls=True) if self.pick_last else value.first(ignore_nulls=True)
-            )
-        else:
-            pick = self._pick(value, key)
-        return [pick.alias(name), *self._key_state(name, self._best(key))]
+        """``ordered``: a key's rows come in this reducer's order (valid-time or commit order),
+        so the pick is the last (first) non-null row; else a ``max_by`` (``min_by``) over the
+        order key."""
+        value = pl.col(f"{name}__in")
+        if not ordered:
+            key = pl.col(f"{name}__inkey")
+            return [self._pick(value, key).alias(name), *self._key_state(name, self._best(key))]
+        at, pos = pl.col(f"{name}__inat"), pl.col(f"{name}__inpos")
+        end = (lambda e: e.last(ignore_nulls=True)) if self.pick_last else (
+            lambda e: e.first(ignore_nulls=True))
+        out = [end(value).alias(name)]
+        if self.order == "valid":
+            out.append(end(at).alias(f"{name}__at"))
+        return [*out, end(pos).alias(f"{name}__pos")]
 
     def merge(self, name: str) -> list[pl.Expr]:
         key = self._state_key(name)
