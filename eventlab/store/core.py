@@ -29,8 +29,8 @@ from eventlab.window import UNBOUNDED, Covered, Window
 
 if TYPE_CHECKING:
     from eventlab.store.compact import CompactResult
-    from eventlab.store.scan import Partitions
     from eventlab.store.info import StoreInfo
+    from eventlab.store.scan import Partitions
     from eventlab.store.verify import VerifyReport
 
 S = TypeVar("S", bound="StoreCore")
