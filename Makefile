@@ -53,6 +53,19 @@ torture: install-test
 	TZ=UTC EVENTLAB_TORTURE_SCALE=10 $(BIN)/python -m pytest tests -m slow -q
 	@cat test-artifacts/torture-summary.json
 
+## Mutation testing of the point-in-time core (slow, not part of `make test`): mutmut mutates
+## the modules listed in pyproject's [tool.mutmut], runs the fast tests that reach each mutant,
+## and writes the kill rate per module and every surviving mutant to
+## test-artifacts/mutation-report.md. MUTATE="eventlab/store/scan.py ..." limits the modules.
+.PHONY: mutation
+mutation: install-test
+	$(BIN)/python -m pip install -q -e ".[mutation]"
+	rm -rf mutants
+	TZ=UTC EVENTLAB_PROGRESS=0 EVENTLAB_DATASETS=$(abspath ../shared/datasets) \
+		$(BIN)/python tests/helpers/mutation.py run $(MUTATE)
+	$(BIN)/python tests/helpers/mutation.py report > test-artifacts/mutation-report.md
+	@cat test-artifacts/mutation-report.md
+
 ## pm4py (AGPL) is never a dependency: the comparisons run it from its own .bench-venv.
 bench: install-test
 	$(BIN)/python -m pip install -q -e ".[bench]"

@@ -9,7 +9,7 @@
    store recording the first ``--es-events`` events (default 200k; its events/s is measured on
    that subset and the 10M time extrapolated). Each side runs in its own process; peak RSS
    comes from sampling that process while it works.
-2. Scan pruning: ``store.scan(stream_types=..., occurred_from/occurred_to = one month)``:
+2. Scan pruning: ``store.scan(stream_types=..., occurred_from=.., at=.. = one month)``:
    files read (from ``.explain()``) vs files in the store, and time vs a full scan and vs
    DuckDB's ``read_parquet`` over the events folder with the same filter.
 
@@ -190,7 +190,7 @@ def side_scan(args: dict[str, Any]) -> dict[str, Any]:
 
     store = EventStore.open(args["store"])
     runs = int(args["runs"])
-    month = store.scan(stream_types="account", occurred_from=MONTH[0], occurred_to=MONTH[1])
+    month = store.scan(stream_types="account", occurred_from=MONTH[0], at=MONTH[1])
     t_month, rows_month = C.best_of(runs, lambda: month.collect().height)
     t_full, rows_full = C.best_of(runs, lambda: store.scan().collect().height)
     con = duckdb.connect()

@@ -14,7 +14,9 @@
     }, derived={"outstanding": pl.col("amount") - pl.col("paid")})
 
 Inputs are a column name or any Polars expression; ``on`` limits to event types and ``where`` to
-a boolean expression.
+a boolean expression. ``first``, ``last`` and ``status`` follow valid time (see
+:mod:`eventlab.window`): the latest fact in ``occurred_at``, ties broken by position;
+``order="recorded"`` follows commit order instead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import polars as pl
 
 from eventlab.projections import reducers as _r
+from eventlab.window import Order
 
 Input = str | pl.Expr
 On = Sequence[str] | str | None
@@ -62,12 +65,19 @@ def mean(value: Input, *, on: On = None, where: pl.Expr | None = None) -> _r.Mea
     return _r.Mean(**_args(value, on, where))
 
 
-def first(value: Input, *, on: On = None, where: pl.Expr | None = None) -> _r.First:
-    return _r.First(**_args(value, on, where))
+def first(
+    value: Input, *, on: On = None, where: pl.Expr | None = None, order: Order = "valid"
+) -> _r.First:
+    """The first non-null value in valid time (``order="recorded"``: in commit order)."""
+    return _r.First(**_args(value, on, where), order=order)
 
 
-def last(value: Input, *, on: On = None, where: pl.Expr | None = None) -> _r.Last:
-    return _r.Last(**_args(value, on, where))
+def last(
+    value: Input, *, on: On = None, where: pl.Expr | None = None, order: Order = "valid"
+) -> _r.Last:
+    """The latest non-null value in valid time: of events that occurred at the same time, the
+    one recorded last (``order="recorded"``: the one recorded last, whenever it occurred)."""
+    return _r.Last(**_args(value, on, where), order=order)
 
 
 def distinct(value: Input, *, on: On = None, where: pl.Expr | None = None) -> _r.Distinct:
@@ -82,10 +92,15 @@ def count_distinct(
 
 
 def status(
-    mapping: Mapping[str, Any], *, default: Any = None, where: pl.Expr | None = None
+    mapping: Mapping[str, Any],
+    *,
+    default: Any = None,
+    where: pl.Expr | None = None,
+    order: Order = "valid",
 ) -> _r.Status:
-    """The status of the last event whose type is in ``mapping`` (event type -> status)."""
-    return _r.Status(where=where, mapping=dict(mapping), default=default)
+    """The status of the latest event in valid time whose type is in ``mapping`` (event type ->
+    status); ``order="recorded"``: of the one recorded last."""
+    return _r.Status(where=where, mapping=dict(mapping), default=default, order=order)
 
 
 def custom(

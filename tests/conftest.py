@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import polars as pl
 import pytest
+from hypothesis import Phase, settings
 
 from eventlab import EventStore
 
@@ -18,6 +19,9 @@ os.environ.setdefault("EVENTLAB_PROGRESS", "0")
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("EVENTLAB_DATASETS", ROOT.parent / "shared" / "datasets"))
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+#: `pytest --hypothesis-profile=mutation` (make mutation): stop at the first failing example
+#: instead of shrinking it; a mutant only needs to be killed, not explained
+settings.register_profile("mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
 def missing(reason: str) -> NoReturn:

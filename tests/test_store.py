@@ -309,7 +309,7 @@ def names(store: EventStore, **where: str) -> set[str]:
 
 def test_pruning_by_stream_type_and_occurred_window(seasons: EventStore) -> None:
     query = seasons.scan(
-        stream_types="fine", occurred_from="2024-02-01", occurred_to="2024-02-28"
+        stream_types="fine", occurred_from="2024-02-01", at="2024-02-28"
     )
     assert scanned(query) == names(seasons, stream_type="fine", month="2024-02")
     assert query.collect().height == 2
@@ -322,7 +322,7 @@ def test_pruning_by_stream_type_and_occurred_window(seasons: EventStore) -> None
 
 def test_pruning_by_position_window(seasons: EventStore) -> None:
     # commit 2 holds positions 13..24; its first partition (account, 2024-01) holds 13..15
-    query = seasons.scan(position_from=13, position_to=15)
+    query = seasons.scan(position_from=13, at_position=15)
     (wanted,) = [f for f in seasons.files if f.min_position == 13]
     assert scanned(query) == {Path(wanted.path).name}
     assert query.collect()["position"].sort().to_list() == [13, 14, 15]
@@ -333,7 +333,7 @@ def test_pruning_by_position_window(seasons: EventStore) -> None:
 
 def test_pruning_by_known_at(seasons: EventStore) -> None:
     first_commit = seasons.scan(
-        known_at="2025-01-01T12:00:00", stream_types="fine", occurred_to="2024-02-28"
+        known_at="2025-01-01T12:00:00", stream_types="fine", at="2024-02-28"
     )
     files = scanned(first_commit)
     assert len(files) == 2 and all(name.startswith("c000000000001-") for name in files)
@@ -355,3 +355,16 @@ def test_create_refuses_a_used_folder_and_exist_ok_opens_a_store(tmp_path: Path)
     (tmp_path / "other" / "notes.txt").write_text("not a store")
     with pytest.raises(StoreExistsError, match="is not empty"):
         EventStore.create(tmp_path / "other", exist_ok=True)
+
+
+def test_old_scan_keywords_are_deprecated_aliases(seasons: EventStore) -> None:
+    """occurred_to= / position_to= (the second vocabulary) still work, with a warning that
+    names the keyword to use; combined with at= / at_position= the tighter bound wins."""
+    with pytest.warns(DeprecationWarning, match=r"occurred_to=.*use at="):
+        old = seasons.scan(occurred_to="2024-02-28", at="2024-03-31").collect()
+    assert old.sort("position").equals(seasons.scan(at="2024-02-28").collect().sort("position"))
+    with pytest.warns(DeprecationWarning, match=r"position_to=.*use at_position="):
+        old = seasons.scan(position_to=15, at_position=20).collect()
+    assert old["position"].sort().to_list() == list(range(1, 16))
+    with pytest.raises(ValidationError, match="at_position must be an integer"):
+        seasons.scan(at_position="15")  # type: ignore[arg-type]

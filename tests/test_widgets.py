@@ -256,8 +256,9 @@ def test_scrubber_and_inspector_with_a_python_fold(bitemporal: EventStore) -> No
     assert dict(scrub.state.iter_rows()) == {"a": 2, "b": 1}
     assert scrub.series.is_empty()  # a PythonFold has no timeline: no metric series
     inspect = StreamInspector(bitemporal, "a", counting)
+    # in valid-time order: the back-dated deposit (position 4, Jan 4) comes before Jan 5's
     assert inspect.changes.select("position", "field", "before", "after").rows() == [
-        (1, "n", None, "1"), (2, "n", "1", "2"), (4, "n", "2", "3")]
+        (1, "n", None, "1"), (4, "n", "1", "2"), (2, "n", "2", "3")]
 
 
 def test_scrubber_rejects_what_it_cannot_show(tmp_path: Path, view: ProjectionView) -> None:
@@ -327,10 +328,11 @@ def test_inspector_shows_events_history_and_field_changes(bitemporal: EventStore
     assert inspect.history.equals(bitemporal.project(ACCOUNTS).history(keys=["a"]))
     changes = [(row["version"], row["field"], row["before"], row["after"])
                for row in inspect.changes.iter_rows(named=True)]
+    # valid-time order: version 3 (back-dated to Jan 4) changed the state before version 2
     assert changes == [
         (1, "events", None, "1"), (1, "balance", None, "0.0"), (1, "owner", None, "Ada"),
-        (2, "events", "1", "2"), (2, "balance", "0.0", "10.0"),
-        (3, "events", "2", "3"), (3, "balance", "10.0", "15.0"),
+        (3, "events", "1", "2"), (3, "balance", "0.0", "5.0"),
+        (2, "events", "2", "3"), (2, "balance", "5.0", "15.0"),
     ]
     dots = inspect.chart.spec["datasets"][inspect.chart.spec["data"]["name"]]
     assert [d["version"] for d in dots] == [1, 2, 3]

@@ -34,15 +34,14 @@ def streams_projection() -> Projection:
     from eventlab.projections import reducers as r
     from eventlab.projections.spec import Projection
 
-    none = {"on": None, "where": None}
     return Projection(
         "streams",
         key=("stream_type", "stream_id"),
         fields={
-            "events": r.Count(column="position", **none),
-            "first_at": r.Min(column="occurred_at", **none),
-            "last_at": r.Max(column="occurred_at", **none),
-            "last_event": r.Last(column="event_type", **none),
+            "events": r.Count(column="position", on=None, where=None),
+            "first_at": r.Min(column="occurred_at", on=None, where=None),
+            "last_at": r.Max(column="occurred_at", on=None, where=None),
+            "last_event": r.Last(column="event_type", on=None, where=None),
         },
     )
 
@@ -171,7 +170,7 @@ def step_events(
     payload = [c for c in projection.source_columns() if c not in ENVELOPE] \
         if hasattr(projection, "source_columns") else []
     window = store.scan(stream_types=projection.stream_types, occurred_from=previous,
-                        occurred_to=at, at_position=position, include=payload)
+                        at=at, at_position=position, include=payload)
     if previous is not None:
         window = window.filter(pl.col("occurred_at") > previous)
     return window.select(*WINDOW_COLUMNS, *payload).sort("occurred_at", "position").head(

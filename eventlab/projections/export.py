@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -40,6 +40,7 @@ from eventlab.storage.durable import (
 from eventlab.storage.faults import fault
 from eventlab.storage.privacy.config import load_config
 from eventlab.version import __version__
+from eventlab.window import Window
 
 if TYPE_CHECKING:
     from eventlab.store.core import StoreCore
@@ -152,13 +153,16 @@ def export(
         old = ReadModel.open(target)
         if old.high_water_position == head:
             return ExportResult(old, "up-to-date", 0, time.perf_counter() - started)
-        window: dict[str, Any] = {"position_from": old.high_water_position + 1, "at_position": head}
-        tail = fold_store(store, projection, progress=progress, **window)
+        since = old.high_water_position + 1
+        tail = fold_store(
+            store, projection, window=Window(at_position=head), position_from=since,
+            progress=progress,
+        )
         state = merge_states([previous, tail], projection).collect()
-        folded, mode, count = _count(store, projection, window), "incremental", old.event_count
+        folded, mode, count = _count(store, projection, head, since), "incremental", old.event_count
     else:
-        state = fold_store(store, projection, at_position=head, progress=progress)
-        folded, mode, count = _count(store, projection, {"at_position": head}), "full", 0
+        state = fold_store(store, projection, window=Window(at_position=head), progress=progress)
+        folded, mode, count = _count(store, projection, head), "full", 0
     meta = _metadata(projection, head, count + folded, state.height, epoch)
     _write_state(folder, projection, state, meta)
     fault("export_after_state")
@@ -166,8 +170,8 @@ def export(
     return ExportResult(ReadModel.open(target), mode, folded, time.perf_counter() - started)
 
 
-def _count(store: StoreCore, projection: Projection, window: dict[str, Any]) -> int:
-    frame = store.scan(stream_types=projection.stream_types, **window)
+def _count(store: StoreCore, projection: Projection, head: int, since: int | None = None) -> int:
+    frame = store.scan(stream_types=projection.stream_types, at_position=head, position_from=since)
     return int(frame.select(pl.len()).collect().item())
 
 

@@ -5,22 +5,27 @@
 field values and adds derived fields. All three are pure functions over LazyFrames.
 
 ``fold_store`` runs them over a store: one partial per run of files whose position ranges follow
-each other (such a run keeps every stream's rows in position order, so order-sensitive reducers
-take the cheap ``last()`` path when the key is the stream), evaluated together with
-``pl.collect_all`` and merged. A time-ordered store is a single run: no merge at all.
+each other, evaluated together with ``pl.collect_all`` and merged. A time-ordered store is a
+single run: no merge at all. Order-sensitive reducers follow valid-time order (see
+:mod:`eventlab.window`): inside a run a stream's rows come in position order; when the run is
+in valid-time order too (no back-dated event: checked once per immutable file, see
+:func:`eventlab.store.scan.in_valid_order`) they take the cheap ``last()``, else one
+``max_by`` over the packed ``(occurred_at, position)`` key per group.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from eventlab.errors import ValidationError
 from eventlab.progress import progress_bar
+from eventlab.projections.reducers.base import ORDER, POS, order_key
 from eventlab.projections.spec import Projection
 from eventlab.projections.upcasters import upcast
+from eventlab.window import UNBOUNDED, Covered, Window
 
 if TYPE_CHECKING:
     from eventlab.store.core import StoreCore
@@ -61,27 +66,43 @@ def prepare(
 
 
 def partial_state(
-    events: pl.LazyFrame, projection: Projection, *, ordered: bool = False, final: bool = False
+    events: pl.LazyFrame,
+    projection: Projection,
+    *,
+    ordered: bool = False,
+    final: bool = False,
+    valid_order: bool = False,
 ) -> pl.LazyFrame:
-    """One row of state columns per key. ``ordered``: rows of a key come in position order;
-    ``final``: the state goes straight to finalize (no merge), so merge-only columns are left
-    out."""
+    """One row of state columns per key. ``ordered``: rows of a key come in position order
+    (``valid_order``: in valid-time order as well); ``final``: the state goes straight to
+    finalize (no merge), so merge-only columns are left out."""
     return (
         with_inputs(prepare(events, projection), projection)
         .group_by(list(projection.key))
-        .agg(partial_aggs(projection, ordered, final))
+        .agg(partial_aggs(projection, ordered, final, valid_order))
     )
 
 
 def with_inputs(frame: pl.LazyFrame, projection: Projection) -> pl.LazyFrame:
-    """Add every reducer's row-wise input columns (``<field>__in...``)."""
+    """Add every reducer's row-wise input columns (``<field>__in...``), after the packed
+    (occurred_at, position) key when an order-sensitive reducer reads it (computed once)."""
+    if any(r.needs_order for r in projection.fields.values()):
+        frame = frame.with_columns(order_key(pl.col("occurred_at"), pl.col(POS)).alias(ORDER))
     inputs = {k: v for name, r in projection.fields.items() for k, v in r.inputs(name).items()}
     return frame.with_columns(**inputs) if inputs else frame
 
 
-def partial_aggs(projection: Projection, ordered: bool, final: bool = False) -> list[pl.Expr]:
-    """The partial aggregations; ``final``: only what finalize reads (the result is not merged)."""
-    aggs = [e for name, r in projection.fields.items() for e in r.partial(name, ordered)]
+def partial_aggs(
+    projection: Projection, ordered: bool, final: bool = False, valid_order: bool = False
+) -> list[pl.Expr]:
+    """The partial aggregations; ``final``: only what finalize reads (the result is not merged).
+    An order-sensitive reducer takes its ordered path only when rows come in its own order:
+    position order for ``order="recorded"``, also valid-time order (``valid_order``) else."""
+    aggs = [
+        e
+        for name, r in projection.fields.items()
+        for e in r.partial(name, ordered and (valid_order or not r.needs_order))
+    ]
     if not final:
         return aggs
     kept = {c for name, r in projection.fields.items() for c in r.final_state(name)}
@@ -130,16 +151,22 @@ def fold_parts(
     progress: bool | None = None,
     rows: int = 0,
     final: bool = False,
+    valid_order: Sequence[bool] = (),
 ) -> pl.DataFrame:
-    """Partial state of the union of ``parts`` (each a chunk whose rows keep stream order).
-    ``final``: the result is only finalized, never merged or stored (cheaper with one part)."""
+    """Partial state of the union of ``parts`` (each a chunk whose rows keep stream order;
+    ``valid_order[i]``: part i's are in valid-time order too). ``final``: the result is only
+    finalized, never merged or stored (cheaper with one part)."""
     if engine not in ENGINES:
         raise ValidationError(f"engine must be one of {ENGINES}, got {engine!r}.")
     if not parts:
         raise ValidationError("fold_parts needs at least one part.")
     ordered = projection.stream_keyed
     alone = final and len(parts) == 1
-    partials = [partial_state(p, projection, ordered=ordered, final=alone) for p in parts]
+    timed = list(valid_order) or [False] * len(parts)
+    partials = [
+        partial_state(p, projection, ordered=ordered, final=alone, valid_order=t)
+        for p, t in zip(parts, timed, strict=True)
+    ]
     with progress_bar(
         len(partials), f"folding {projection.name}", _big(progress, rows), unit="partitions"
     ) as bar:
@@ -157,17 +184,23 @@ def fold_store(
     store: StoreCore,
     projection: Projection,
     *,
+    window: Window = UNBOUNDED,
+    covered: Covered | None = None,
+    stream_ids: Sequence[str] | None = None,
+    position_from: int | None = None,
     engine: Engine = "auto",
     progress: bool | None = None,
     final: bool = False,
-    **window: Any,
 ) -> pl.DataFrame:
-    """Partial state of ``projection`` over the store's events selected by ``window``
-    (``final``: it will only be finalized, see :func:`fold_parts`)."""
+    """Partial state of ``projection`` over the store's events up to ``window``, leaving out
+    what a snapshot ``covered`` holds, limited to ``stream_ids`` and positions from
+    ``position_from`` (``final``: it will only be finalized, see :func:`fold_parts`)."""
     include = projection.source_columns()
-    parts, rows = store.scan_partitions(
-        stream_types=projection.stream_types, include=include, **window
+    found = store.scan_partitions(
+        stream_types=projection.stream_types, include=include, window=window, covered=covered,
+        stream_ids=stream_ids, position_from=position_from,
     )
+    parts, rows = found.frames, found.rows
     if not parts:  # fold an empty frame of the store's schema: zero rows, right dtypes
         empty = pl.LazyFrame(
             schema=store.scan(
@@ -175,4 +208,7 @@ def fold_store(
             ).collect_schema()
         )
         return partial_state(empty, projection).collect()
-    return fold_parts(parts, projection, engine=engine, progress=progress, rows=rows, final=final)
+    return fold_parts(
+        parts, projection, engine=engine, progress=progress, rows=rows, final=final,
+        valid_order=found.valid_order,
+    )

@@ -2,10 +2,13 @@
 against. This is the one place in eventlab that loops over events in Python.
 
 * :class:`PythonFold` is a projection written as ``step(state, event) -> state`` for logic that
-  has no vectorized form. It works with the same temporal queries (``state``, ``history``,
-  ``timeline``, ``changes``) but cannot use snapshots or incremental export (it is not mergeable).
+  has no vectorized form; events come in valid-time order, ``(occurred_at, position)`` (see
+  :mod:`eventlab.window`), or in commit order with ``order="recorded"``. It works with the
+  same temporal queries (``state``, ``history``, ``timeline``, ``changes``) but cannot use
+  snapshots or incremental export (it is not mergeable).
 * :func:`reference_state` folds a :class:`~eventlab.projections.spec.Projection` one event at a
-  time using each reducer's ``py_step``; tests compare it with the vectorized fold.
+  time in valid-time order using each reducer's ``py_step``; tests compare it with the
+  vectorized fold (tests/oracle.py is a second oracle that shares no code with eventlab).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ import polars as pl
 
 from eventlab.projections.fold import prepare
 from eventlab.projections.spec import Projection
+from eventlab.window import Order, check_order
 
 
 @dataclass(frozen=True)
 class PythonFold:
-    """``step(state, event_dict) -> state`` per key, in position order; ``result(state) -> dict``.
+    """``step(state, event_dict) -> state`` per key, in valid-time order (``occurred_at``, then
+    ``position``; ``order="recorded"``: position order); ``result(state) -> dict``.
 
     ``init()`` makes the state of a key before its first event.
     """
@@ -33,15 +38,18 @@ class PythonFold:
     result: Callable[[Any], dict[str, Any]] = field(default=lambda s: dict(s))
     key: tuple[str, ...] = ("stream_id",)
     stream_types: tuple[str, ...] | None = None
+    order: Order = "valid"
 
     def __post_init__(self) -> None:
+        check_order(self.order)
         if isinstance(self.key, str):
             object.__setattr__(self, "key", (self.key,))
         if isinstance(self.stream_types, str):
             object.__setattr__(self, "stream_types", (self.stream_types,))
 
     def _rows(self, events: pl.LazyFrame) -> Iterator[dict[str, Any]]:
-        yield from events.sort("position").collect().iter_rows(named=True)
+        by = ["position"] if self.order == "recorded" else ["occurred_at", "position"]
+        yield from events.sort(by).collect().iter_rows(named=True)
 
     def fold(self, events: pl.LazyFrame) -> pl.DataFrame:
         states: dict[tuple[Any, ...], Any] = {}
@@ -51,7 +59,7 @@ class PythonFold:
         return self._frame(states)
 
     def history(self, events: pl.LazyFrame) -> pl.DataFrame:
-        """The state after every event (one row per event, in position order)."""
+        """The state after every event (one row per event, in the fold's order)."""
         states: dict[tuple[Any, ...], Any] = {}
         rows = []
         for event in self._rows(events):
@@ -74,12 +82,12 @@ class PythonFold:
 
 def reference_state(events: pl.LazyFrame | pl.DataFrame, projection: Projection) -> pl.DataFrame:
     """Fold ``projection`` one event at a time (the oracle). Inputs are evaluated by Polars, the
-    fold itself is a Python loop in position order."""
+    fold itself is a Python loop in valid-time order, ``(occurred_at, position)``."""
     selected = {name: r.selected().alias(name) for name, r in projection.fields.items()}
     frame = (
-        prepare(events.lazy(), projection)
-        .select(*projection.key, "position", *selected.values())
-        .sort("position")
+        prepare(events.lazy(), projection, extra=("occurred_at",))
+        .select(*projection.key, "occurred_at", "position", *selected.values())
+        .sort("occurred_at", "position")
         .collect()
     )
     states: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -87,7 +95,8 @@ def reference_state(events: pl.LazyFrame | pl.DataFrame, projection: Projection)
         k = tuple(row[c] for c in projection.key)
         acc = states.setdefault(k, {n: r.py_init() for n, r in projection.fields.items()})
         for name, reducer in projection.fields.items():
-            acc[name] = reducer.py_step(acc[name], row[name], row["position"])
+            order = (row["occurred_at"], row["position"])
+            acc[name] = reducer.py_step(acc[name], row[name], order)
     rows = [
         {
             **dict(zip(projection.key, k, strict=True)),

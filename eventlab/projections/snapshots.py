@@ -4,7 +4,9 @@ A snapshot taken at valid time T and position P holds the merged partial state o
 with ``occurred_at <= T`` and ``position <= P`` (T may be None: all valid time). A query
 ``state(at=T', known_at/at_position -> P')`` can start from any snapshot with ``T <= T'`` and
 ``P <= P'``: it folds only the events the snapshot does not cover and merges (reducers are
-mergeable), so the result is identical to a full fold.
+mergeable), so the result is identical to a full fold. Events recorded after the snapshot but
+back-dated below its T are part of that tail; order-sensitive reducers merge by
+``(occurred_at, position)``, so such an event lands where it happened (see :mod:`eventlab.window`).
 
 Files live in ``STORE/_snapshots/<projection>-<spec hash>/`` with their (T, P) in the name and in
 the Parquet metadata. A changed spec has another hash, so stale snapshots are never used.
@@ -28,7 +30,8 @@ from eventlab.projections.fold import fold_store, merge_states
 from eventlab.projections.spec import Projection
 from eventlab.storage.durable import atomic_path, is_temporary
 from eventlab.storage.layout import SNAPSHOT_DIR
-from eventlab.timeutil import PointInTime, to_utc
+from eventlab.timeutil import PointInTime
+from eventlab.window import Covered, Window
 
 if TYPE_CHECKING:
     from eventlab.store.core import StoreCore
@@ -160,12 +163,11 @@ def take_snapshot(
     progress: bool | None = None,
 ) -> Snapshot:
     """Fold and store the partial state at (at, known_at / at_position); returns the snapshot."""
-    from eventlab.projections.temporal import partial_at, resolve_position
+    from eventlab.projections.temporal import partial_at, resolve
 
-    when = None if at is None else to_utc(at)
-    position = resolve_position(store, known_at=known_at, at_position=at_position)
-    state = partial_at(store, projection, at=when, position=position, progress=progress)
-    return _write(store, projection, state, when, position)
+    window = resolve(store, Window.build(at=at, known_at=known_at, at_position=at_position))
+    state = partial_at(store, projection, window, progress=progress)
+    return _write(store, projection, state, window.at, window.position)
 
 
 def build_snapshots(
@@ -184,7 +186,7 @@ def build_snapshots(
     one full fold in all. Checkpoints already built for this spec and position are reused (a
     re-run cell, a reopened widget), so only the missing ones are folded.
     """
-    from eventlab.projections.temporal import resolve_position, time_points
+    from eventlab.projections.temporal import resolve, time_points
 
     info = (
         store.scan(stream_types=projection.stream_types)
@@ -194,18 +196,17 @@ def build_snapshots(
     if info["lo"][0] is None:
         raise ValidationError("the store has no events for this projection; nothing to snapshot.")
     points = time_points(info["lo"][0], info["hi"][0], every)
-    head = resolve_position(store, known_at=known_at, at_position=at_position)
+    head = resolve(store, Window.build(known_at=known_at, at_position=at_position)).position
     out = _already_built(store, projection, points, head)
     state = out[-1].load() if out else None
     previous: datetime | None = points[len(out) - 1] if out else None
     todo = points[len(out):]
     with progress_bar(len(todo), f"snapshots of {projection.name}", progress, "snapshots") as bar:
         for point in todo:
-            covered: tuple[datetime | None, int] | None = (
-                (previous, head) if previous is not None else None
-            )
+            covered = Covered(previous, head) if previous is not None else None
             chunk = fold_store(
-                store, projection, at=point, at_position=head, covered=covered, progress=False
+                store, projection, window=Window(at=point, at_position=head), covered=covered,
+                progress=False,
             )
             state = chunk if state is None else merge_states([state, chunk], projection).collect()
             out.append(_write(store, projection, state, point, head))

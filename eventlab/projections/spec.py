@@ -37,10 +37,12 @@ from eventlab.projections.upcasters import Upcaster, upcaster_from_toml
 
 RESERVED_SUFFIX = "__"
 #: Version of the partial-state layout (part of every spec hash: stored snapshots and exports of
-#: an older layout are rebuilt instead of merged). 2: status keeps a UInt16 code.
-STATE_FORMAT = 2
+#: an older layout are rebuilt instead of merged). 2: status keeps a UInt16 code. 3: first, last
+#: and status keep the (occurred_at, position) of their value (valid-time order).
+STATE_FORMAT = 3
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_FIELD_KEYS = {"reducer", "column", "on", "where", "map", "default", "expr"}
+_FIELD_KEYS = {"reducer", "column", "on", "where", "map", "default", "expr", "order"}
+_ORDERED = {"first", "last", "status"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class Projection:
 
     def columns(self) -> list[str]:
         """Event columns the fold reads (projection pushdown)."""
-        needed = {"position", *self.key}
+        needed = {"position", *self.key}  # order-sensitive reducers add occurred_at
         for reducer in self.fields.values():
             needed |= reducer.columns()
         if self.where is not None:
@@ -187,6 +189,13 @@ def reducer_from_toml(projection: str, name: str, spec: Any) -> Reducer:
         args["where"] = parse_expression(spec["where"])
     if kind == "status":
         args |= {"mapping": dict(spec.get("map", {})), "default": spec.get("default")}
+    if "order" in spec:
+        if kind not in _ORDERED:
+            raise ValidationError(
+                f"{where}: order= applies to the order-sensitive reducers {sorted(_ORDERED)}, "
+                f"not {kind!r}; remove it."
+            )
+        args["order"] = spec["order"]
     try:
         return REDUCERS[kind](**args) if kind != "status" else Status(**args)
     except ValidationError as exc:

@@ -39,12 +39,13 @@ def stream_events(store: StoreCore, stream_id: str, stream_type: str | None) -> 
 
 def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pl.DataFrame:
     """Which event changed which field: one row per (event, changed field) with the values
-    before and after (as text), in position order. The first event of a key changes every
-    field it sets."""
-    frame = history.sort("position")
+    before and after (as text), in the history's valid-time order (``occurred_at``, then
+    ``position``). The first event of a key changes every field it sets."""
+    by = [c for c in ("occurred_at", "position") if c in history.columns]
+    frame = history.sort(by).with_row_index("__r")
     floats = [c for c in fields if frame.schema[c].is_float()]
     frame = frame.with_columns(pl.col(floats).round(9)) if floats else frame  # 98.4, not 98.39..
-    base = [*key, *(c for c in ("position", "version", "event_type") if c in frame.columns)]
+    base = [*key, *(c for c in ("position", "version", "event_type") if c in frame.columns), "__r"]
     parts = [
         frame.filter(pl.col(f).ne_missing(pl.col(f).shift(1).over(list(key))))
         .select(*base, pl.lit(f).alias("field"),
@@ -52,7 +53,7 @@ def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[st
                 as_text(f, frame.schema).alias("after"))
         for f in fields
     ]
-    schema: dict[str, pl.DataType] = {c: frame.schema[c] for c in base}
+    schema: dict[str, pl.DataType] = {c: frame.schema[c] for c in base if c != "__r"}
     schema |= {"field": pl.String(), "before": pl.String(), "after": pl.String()}
     if not parts:
         return pl.DataFrame(schema=schema)
@@ -60,7 +61,7 @@ def field_changes(history: pl.DataFrame, key: Sequence[str], fields: Sequence[st
     return (
         pl.concat(parts, how="vertical_relaxed")
         .with_columns(pl.col("field").replace_strict(order, return_dtype=pl.Int32).alias("__o"))
-        .sort("position", "__o").drop("__o")
+        .sort("__r", "__o").drop("__r", "__o")
     )
 
 

@@ -54,7 +54,14 @@ def timeline_frame(
             f"this timeline has {size:,} (key, point) rows, over the limit of {limit:,}. Hint: "
             "pass keys=[...], fewer points (a larger every=), or metrics={...} to aggregate."
         )
-    values = _finalized(cumulative, projection).sort("bucket")
+    # join_asof matches no null key: join by a dense id per key instead (null keys included)
+    firsts = firsts.with_row_index("__id")
+    values = (
+        _finalized(cumulative, projection)
+        .join(firsts.select(*key, "__id"), on=key, nulls_equal=True)
+        .drop(key)
+        .sort("bucket")
+    )
     grid = firsts.join(
         pl.DataFrame({"bucket": pl.arange(0, len(points), dtype=pl.UInt32, eager=True)}),
         how="cross",
@@ -65,14 +72,15 @@ def timeline_frame(
         .drop("first")
         .sort("bucket")
         .join_asof(
-            values.lazy(), on="bucket", by=key, strategy="backward", check_sortedness=False
+            values.lazy(), on="bucket", by="__id", strategy="backward", check_sortedness=False
         )  # sorted by bucket above; per key as well
         .with_columns(pl.lit(series).gather(pl.col("bucket")).alias("at"))
-        .drop("bucket")
+        .drop("bucket", "__id")
     )
     if metrics:
         return filled.group_by("at").agg(**metrics).sort("at").collect()
-    return filled.select("at", *key, *values.columns[len(key) + 1 :]).sort(["at", *key]).collect()
+    fields = [c for c in values.columns if c not in ("bucket", "__id")]
+    return filled.select("at", *key, *fields).sort(["at", *key]).collect()
 
 
 def _finalized(cumulative: pl.DataFrame, projection: Projection) -> pl.DataFrame:

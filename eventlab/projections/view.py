@@ -11,9 +11,11 @@ import polars as pl
 
 from eventlab.errors import ValidationError
 from eventlab.projections import temporal
+from eventlab.projections.fold import Engine
 from eventlab.projections.reference import PythonFold
 from eventlab.projections.spec import Projection, load_projection
 from eventlab.timeutil import PointInTime
+from eventlab.window import Order
 
 if TYPE_CHECKING:
     from eventlab.projections.diff import Changes
@@ -58,16 +60,21 @@ class ProjectionView:
         at: PointInTime | None = None,
         known_at: PointInTime | None = None,
         at_position: int | None = None,
-        **options: Any,
+        use_snapshots: bool = True,
+        engine: Engine = "auto",
+        progress: bool | None = None,
     ) -> pl.DataFrame:
-        """State of every key at the point (valid time ``at``, transaction time ``known_at``)."""
+        """State of every key at the point (valid time ``at``, transaction time ``known_at``):
+        for order-sensitive fields, the latest fact in valid time at or before ``at``."""
         return temporal.state(
             self.store,
             self.projection,
             at=at,
             known_at=known_at,
             at_position=at_position,
-            **options,
+            use_snapshots=use_snapshots,
+            engine=engine,
+            progress=progress,
         )
 
     def history(
@@ -77,8 +84,10 @@ class ProjectionView:
         at: PointInTime | None = None,
         known_at: PointInTime | None = None,
         at_position: int | None = None,
+        order: Order | None = None,
     ) -> pl.DataFrame:
-        """The state of its key after every event (audit trail)."""
+        """The state of its key after every event (audit trail), in valid-time order
+        (``order="recorded"``: in commit order)."""
         return temporal.history(
             self.store,
             self.projection,
@@ -86,6 +95,7 @@ class ProjectionView:
             at=at,
             known_at=known_at,
             at_position=at_position,
+            order=order,
         )
 
     def timeline(
@@ -94,21 +104,49 @@ class ProjectionView:
         every: str | None = None,
         points: Sequence[PointInTime] | None = None,
         metrics: Mapping[str, pl.Expr] | None = None,
-        **options: Any,
+        start: PointInTime | None = None,
+        end: PointInTime | None = None,
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
+        keys: Sequence[Any] | None = None,
     ) -> pl.DataFrame:
-        """State at many points (tidy), or ``metrics`` aggregated over keys per point."""
+        """State at many points (tidy), or ``metrics`` aggregated over keys per point;
+        ``every`` points lie on the calendar grid (month starts, midnights UTC)."""
         return temporal.timeline(
-            self.store, self._mergeable(), every=every, points=points, metrics=metrics, **options
+            self.store,
+            self._mergeable(),
+            every=every,
+            points=points,
+            metrics=metrics,
+            start=start,
+            end=end,
+            known_at=known_at,
+            at_position=at_position,
+            keys=keys,
         )
 
     def changes(
-        self, start: PointInTime | int, end: PointInTime | int, *, axis: str = "at", **fixed: Any
+        self,
+        start: PointInTime | int,
+        end: PointInTime | int,
+        *,
+        axis: str = "at",
+        at: PointInTime | None = None,
+        known_at: PointInTime | None = None,
+        at_position: int | None = None,
     ) -> Changes:
-        """Keys added, removed and changed between two points on ``axis``."""
-        result: Changes = temporal.changes(
-            self.store, self.projection, start, end, axis=axis, **fixed
+        """Keys added, removed and changed between two points on ``axis``; the other axes are
+        held by their keywords."""
+        return temporal.changes(
+            self.store,
+            self.projection,
+            start,
+            end,
+            axis=axis,
+            at=at,
+            known_at=known_at,
+            at_position=at_position,
         )
-        return result
 
     def snapshot(
         self,

@@ -9,7 +9,6 @@ commits through a :class:`~eventlab.storage.protocol.CommitProtocol` (the local 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,10 +25,12 @@ from eventlab.storage.protocol import Clock, CommitProtocol, utc_now
 from eventlab.store import batch as B
 from eventlab.store.append import AppendResult, append_rows
 from eventlab.timeutil import PointInTime, to_utc
+from eventlab.window import UNBOUNDED, Covered, Window
 
 if TYPE_CHECKING:
     from eventlab.store.compact import CompactResult
     from eventlab.store.info import StoreInfo
+    from eventlab.store.scan import Partitions
     from eventlab.store.verify import VerifyReport
 
 S = TypeVar("S", bound="StoreCore")
@@ -132,44 +133,62 @@ class StoreCore:
         stream_types: Sequence[str] | str | None = None,
         stream_ids: Sequence[str] | str | None = None,
         event_types: Sequence[str] | str | None = None,
-        occurred_from: PointInTime | None = None,
-        occurred_to: PointInTime | None = None,
-        position_from: int | None = None,
-        position_to: int | None = None,
         at: PointInTime | None = None,
         known_at: PointInTime | None = None,
         at_position: int | None = None,
+        occurred_from: PointInTime | None = None,
+        position_from: int | None = None,
         include: Sequence[str] = (),
+        window: Window | None = None,
+        occurred_to: PointInTime | None = None,
+        position_to: int | None = None,
     ) -> pl.LazyFrame:
         """Committed events as a LazyFrame; filters prune partitions and files before reading.
 
-        Windows are inclusive. ``at`` (valid time), ``known_at`` (transaction time) and
-        ``at_position`` keep events up to that point. Row order is not guaranteed: sort by
-        ``position`` when order matters. ``include`` names payload columns to add (as typed
-        nulls) even if the selected stream types never stored them.
+        Bounds are inclusive. ``at`` (valid time), ``known_at`` (transaction time) and
+        ``at_position`` keep events up to that point (or pass one typed ``window``);
+        ``occurred_from`` / ``position_from`` keep events from there on. Row order is not
+        guaranteed: sort by ``occurred_at``, ``position`` (valid-time order) or ``position``
+        (commit order) when order matters. ``include`` names payload columns to add (as typed
+        nulls) even if the selected stream types never stored them. ``occurred_to`` and
+        ``position_to`` are deprecated aliases of ``at`` and ``at_position``.
         """
-        from eventlab.store.scan import ScanFilter, build_scan
+        from eventlab.store.scan import ScanFilter, build_scan, window_of
 
         self.refresh()  # see commits (appends, compactions) made since the last look
+        point = window_of(
+            window, at=at, known_at=known_at, at_position=at_position,
+            occurred_to=occurred_to, position_to=position_to,
+        )
         wanted = ScanFilter.build(
             stream_types=stream_types, stream_ids=stream_ids, event_types=event_types,
-            occurred_from=occurred_from, occurred_to=occurred_to, position_from=position_from,
-            position_to=position_to, at=at, known_at=known_at, at_position=at_position,
+            occurred_from=occurred_from, position_from=position_from, window=point,
         )
         return build_scan(self.root, self.log_state, wanted, include)
 
     def scan_partitions(
-        self, *, covered: tuple[datetime | None, int] | None = None,
-        include: Sequence[str] = (), **filters: Any,
-    ) -> tuple[list[pl.LazyFrame], int]:
+        self,
+        *,
+        window: Window = UNBOUNDED,
+        covered: Covered | None = None,
+        stream_types: Sequence[str] | str | None = None,
+        stream_ids: Sequence[str] | str | None = None,
+        position_from: int | None = None,
+        include: Sequence[str] = (),
+    ) -> Partitions:
         """Like :meth:`scan`, as several LazyFrames (runs of files whose position ranges follow
-        each other), plus the number of rows in the files read. Inside each frame a stream's rows
-        are in position order, which lets folds skip per-group sorting. ``covered=(T, P)``
-        leaves out events a snapshot at valid time T and position P already holds."""
+        each other), plus the number of rows in the files read (it unpacks as ``frames, rows``;
+        ``.valid_order`` tells which runs are in valid-time order too). Inside each frame a
+        stream's rows are in position order, which lets folds skip per-group sorting.
+        ``covered=(T, P)`` leaves out events a snapshot at valid time T and position P already
+        holds."""
         from eventlab.store.scan import ScanFilter, build_partition_scans
 
         self.refresh()
-        wanted = ScanFilter.build(covered=covered, **filters)
+        wanted = ScanFilter.build(
+            stream_types=stream_types, stream_ids=stream_ids, position_from=position_from,
+            window=window, covered=covered,
+        )
         return build_partition_scans(self.root, self.log_state, wanted, include)
 
     def position_at(self, known_at: PointInTime) -> int:

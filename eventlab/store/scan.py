@@ -8,10 +8,14 @@ the Parquet reader, where row-group statistics skip more (files are sorted by st
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -21,6 +25,7 @@ from eventlab.storage.layout import HIVE_SCHEMA
 from eventlab.storage.log import DataFile, LogState
 from eventlab.storage.privacy.codec import decode_personal
 from eventlab.timeutil import PointInTime, to_utc
+from eventlab.window import UNBOUNDED, Covered, Window
 
 
 def _names(value: Sequence[str] | str | None, what: str) -> tuple[str, ...] | None:
@@ -44,21 +49,56 @@ def _lowest(*values: int | None) -> int | None:
     return min(given) if given else None
 
 
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"scan({old}=...) is deprecated; use {new}=..., the point-in-time keyword used "
+        "everywhere (at= valid time, known_at= transaction time, at_position= position).",
+        DeprecationWarning,
+        stacklevel=4,  # the caller of EventStore.scan
+    )
+
+
+def window_of(
+    window: Window | None,
+    *,
+    at: PointInTime | None = None,
+    known_at: PointInTime | None = None,
+    at_position: int | None = None,
+    occurred_to: PointInTime | None = None,
+    position_to: int | None = None,
+) -> Window:
+    """The scan's point in time: ``window`` (typed, from inside eventlab) or the public keywords;
+    ``occurred_to`` / ``position_to`` are deprecated aliases of ``at`` / ``at_position``."""
+    given = Window.build(at=at, known_at=known_at, at_position=at_position)
+    if window is not None:
+        if given != Window():
+            raise ValidationError("pass either window= or at= / known_at= / at_position=.")
+        given = window
+    if occurred_to is not None:
+        _deprecated("occurred_to", "at")
+        given = replace(given, at=_earliest(given.at, to_utc(occurred_to, name="occurred_to")))
+    if position_to is not None:
+        _deprecated("position_to", "at_position")
+        bound = Window.build(at_position=position_to).at_position
+        given = replace(given, at_position=_lowest(given.at_position, bound))
+    return given
+
+
 @dataclass(frozen=True)
 class ScanFilter:
-    """Normalised scan filters; all bounds inclusive, datetimes aware UTC."""
+    """Normalised scan filters; all bounds inclusive, datetimes aware UTC. The upper bounds are
+    the query's :class:`~eventlab.window.Window`; ``occurred_from`` / ``position_from`` are lower
+    bounds (a range of events, not a point in time)."""
 
     stream_types: tuple[str, ...] | None = None
     stream_ids: tuple[str, ...] | None = None
     event_types: tuple[str, ...] | None = None
     occurred_from: datetime | None = None
-    occurred_to: datetime | None = None
     position_from: int | None = None
-    position_to: int | None = None
-    known_at: datetime | None = None
-    #: (T, P): leave out events with occurred_at <= T (any time when T is None) and position <= P,
-    #: i.e. what a snapshot taken at valid time T and position P already covers
-    covered: tuple[datetime | None, int] | None = None
+    window: Window = UNBOUNDED
+    #: leave out what a snapshot at (T, P) already holds: occurred_at <= T (any time when T is
+    #: None) and position <= P
+    covered: Covered | None = None
 
     @classmethod
     def build(
@@ -68,36 +108,30 @@ class ScanFilter:
         stream_ids: Sequence[str] | str | None = None,
         event_types: Sequence[str] | str | None = None,
         occurred_from: PointInTime | None = None,
-        occurred_to: PointInTime | None = None,
         position_from: int | None = None,
-        position_to: int | None = None,
-        at: PointInTime | None = None,
-        known_at: PointInTime | None = None,
-        at_position: int | None = None,
-        covered: tuple[datetime | None, int] | None = None,
+        window: Window = UNBOUNDED,
+        covered: Covered | tuple[datetime | None, int] | None = None,
     ) -> ScanFilter:
-        def utc(value: PointInTime | None, name: str) -> datetime | None:
-            return None if value is None else to_utc(value, name=name)
-
         return cls(
             stream_types=_names(stream_types, "stream_types"),
             stream_ids=_names(stream_ids, "stream_ids"),
             event_types=_names(event_types, "event_types"),
-            occurred_from=utc(occurred_from, "occurred_from"),
-            occurred_to=_earliest(utc(occurred_to, "occurred_to"), utc(at, "at")),
+            occurred_from=None if occurred_from is None else to_utc(
+                occurred_from, name="occurred_from"
+            ),
             position_from=position_from,
-            position_to=_lowest(position_to, at_position),
-            known_at=utc(known_at, "known_at"),
-            covered=covered,
+            window=window,
+            covered=None if covered is None else Covered(*covered),
         )
 
     def keeps(self, data_file: DataFile) -> bool:
         """False when the log's statistics prove the file holds no matching event."""
+        at, at_position = self.window.at, self.window.at_position
         if self.stream_types is not None and data_file.stream_type not in self.stream_types:
             return False
         if self.position_from is not None and data_file.max_position < self.position_from:
             return False
-        if self.position_to is not None and data_file.min_position > self.position_to:
+        if at_position is not None and data_file.min_position > at_position:
             return False
         if self.occurred_from is not None and (
             datetime.fromisoformat(data_file.max_occurred_at) < self.occurred_from
@@ -105,9 +139,7 @@ class ScanFilter:
             return False
         if self.covered is not None and self._covers(data_file):
             return False
-        return self.occurred_to is None or (
-            datetime.fromisoformat(data_file.min_occurred_at) <= self.occurred_to
-        )
+        return at is None or datetime.fromisoformat(data_file.min_occurred_at) <= at
 
     def _covers(self, data_file: DataFile) -> bool:
         assert self.covered is not None
@@ -117,6 +149,7 @@ class ScanFilter:
         return until is None or datetime.fromisoformat(data_file.max_occurred_at) <= until
 
     def predicate(self) -> pl.Expr | None:
+        at, at_position = self.window.at, self.window.at_position
         conditions: list[pl.Expr] = []
         if self.stream_ids is not None:
             conditions.append(pl.col("stream_id").is_in(list(self.stream_ids)))
@@ -124,12 +157,12 @@ class ScanFilter:
             conditions.append(pl.col("event_type").is_in(list(self.event_types)))
         if self.occurred_from is not None:
             conditions.append(pl.col("occurred_at") >= self.occurred_from)
-        if self.occurred_to is not None:
-            conditions.append(pl.col("occurred_at") <= self.occurred_to)
+        if at is not None:
+            conditions.append(pl.col("occurred_at") <= at)
         if self.position_from is not None:
             conditions.append(pl.col("position") >= self.position_from)
-        if self.position_to is not None:
-            conditions.append(pl.col("position") <= self.position_to)
+        if at_position is not None:
+            conditions.append(pl.col("position") <= at_position)
         if self.covered is not None:
             until, position = self.covered
             inside = pl.col("position") <= position
@@ -147,11 +180,13 @@ def known_position(state: LogState, known_at: datetime) -> int:
 
 
 def _resolve(state: LogState, wanted: ScanFilter) -> ScanFilter:
-    """Turn known_at into a position bound (exact: recorded_at grows with position)."""
-    if wanted.known_at is None:
+    """Turn known_at into a position bound (exact: recorded_at grows with position). Queries
+    of eventlab's read side arrive resolved already (see :meth:`Window.resolve`); only a direct
+    ``scan(known_at=...)`` is resolved here."""
+    if wanted.window.known_at is None:
         return wanted
-    bound = known_position(state, wanted.known_at)
-    return replace(wanted, position_to=_lowest(wanted.position_to, bound))
+    window = wanted.window.resolve(state.position, lambda k: known_position(state, k))
+    return replace(wanted, window=window)
 
 
 def _schema(
@@ -215,16 +250,52 @@ def ordered_runs(files: Sequence[DataFile]) -> list[list[DataFile]]:
     return runs
 
 
+@lru_cache(maxsize=65536)
+def _streams_in_valid_order(path: str) -> bool:
+    """True when each stream's rows in this file (sorted by stream_id, version) also come in
+    occurred_at order, i.e. no back-dated event inside it. Files never change: cached."""
+    time, stream = pl.col("occurred_at"), pl.col("stream_id")
+    back = (time < time.shift(1)) & (stream == stream.shift(1))
+    found = pl.scan_parquet(path).select(back.any()).collect(engine="in-memory").item()
+    return not found
+
+
+def in_valid_order(root: Path, run: Sequence[DataFile]) -> bool:
+    """True when every stream's rows of the run (position order) are in valid-time order too:
+    each file's, and no file's events occurred before the previous file's last one."""
+    for before, after in pairwise(run):
+        start = datetime.fromisoformat(after.min_occurred_at)
+        if start < datetime.fromisoformat(before.max_occurred_at):
+            return False
+    return all(_streams_in_valid_order(str(root / f.path)) for f in run)
+
+
+@dataclass(frozen=True)
+class Partitions:
+    """What :func:`build_partition_scans` returns: one frame per ordered run, the rows of the
+    files read, and per run whether its streams' rows are in valid-time order as well (then
+    order-sensitive folds take ``last()``). Unpacks as ``frames, rows``."""
+
+    frames: list[pl.LazyFrame]
+    rows: int
+    valid_order: list[bool]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.frames, self.rows))
+
+
 def build_partition_scans(
     root: Path, state: LogState, wanted: ScanFilter, include: Sequence[str] = ()
-) -> tuple[list[pl.LazyFrame], int]:
-    """One LazyFrame per ordered run of files (see :func:`ordered_runs`), and the rows of the
-    files read. Inside each frame every stream's rows come in position order."""
+) -> Partitions:
+    """One LazyFrame per ordered run of files (see :func:`ordered_runs`), the rows of the
+    files read, and which runs are in valid-time order. Inside each frame every stream's rows
+    come in position order."""
     wanted = _resolve(state, wanted)
     schema = _schema(state, wanted, include)
     files = kept_files(state, wanted)
+    runs = ordered_runs(files)
     frames = [
         decode_personal(root, _scan_files([root / f.path for f in run], schema, wanted), schema)
-        for run in ordered_runs(files)
+        for run in runs
     ]
-    return frames, sum(f.rows for f in files)
+    return Partitions(frames, sum(f.rows for f in files), [in_valid_order(root, r) for r in runs])

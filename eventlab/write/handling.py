@@ -22,12 +22,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from eventlab.errors import CommandRejected, ConcurrencyError, ValidationError
 from eventlab.projections.fold import fold_store, merge_states
+from eventlab.window import Covered, Window
 from eventlab.write import engine, journal
 from eventlab.write.commands import Command, commands_frame, field_schema, validate
 from eventlab.write.decider import EVENT_META, Decider, registry
@@ -113,15 +114,15 @@ def load_partial(store: StoreCore, decider: Decider, stream_ids: pl.Series | Non
     position = store.head if at_position is None else at_position
     if position == 0:
         return pl.DataFrame(schema=decider.partial_schema)
-    window: dict[str, Any] = {"at_position": position}
-    if stream_ids is not None:
-        window["stream_ids"] = stream_ids.unique().to_list()
+    window = Window(at_position=position)
+    ids = None if stream_ids is None else stream_ids.unique().to_list()
     snapshot = best_snapshot(store, decider.projection, None, position)
     head = snapshot.try_load() if snapshot is not None else None
     if snapshot is None or head is None:
-        return engine.conform(fold_store(store, decider.projection, **window), decider)
-    tail = fold_store(store, decider.projection, covered=(snapshot.at, snapshot.position),
-                      **window)
+        return engine.conform(
+            fold_store(store, decider.projection, window=window, stream_ids=ids), decider)
+    tail = fold_store(store, decider.projection, window=window, stream_ids=ids,
+                      covered=Covered(snapshot.at, snapshot.position))
     if stream_ids is not None:
         head = head.filter(pl.col("stream_id").is_in(stream_ids.implode()))
     merged = merge_states([engine.conform(head, decider), engine.conform(tail, decider)],

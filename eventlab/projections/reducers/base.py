@@ -11,9 +11,11 @@ Every reducer works in vectorized steps, all plain Polars expressions:
 Mergeability is the contract that powers snapshots, incremental export and partition-parallel
 runs: for any split of a key's events into disjoint chunks, merging the chunks' partial states
 gives the partial state of all the events. Order-sensitive reducers (``first``, ``last``,
-``status``) carry the ``position`` of the value they keep, so merging never depends on chunk order.
+``status``) carry the ``(occurred_at, position)`` of the value they keep, so merging never depends
+on chunk order.
 
-"Stream order" is ``position`` order (commit order; within a stream it is version order).
+Their order is valid-time order, ``(occurred_at, position)``, as defined in
+:mod:`eventlab.window`; ``order="recorded"`` asks for commit order (``position``) instead.
 """
 
 from __future__ import annotations
@@ -24,9 +26,29 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from eventlab.envelope import UTC_DATETIME
 from eventlab.errors import ValidationError
 
 POS = "position"
+AT = "occurred_at"
+#: positions stay below 2**40 (about 1.1 trillion events), so the packed key is exact
+_SHIFT = 1 << 40
+
+
+#: the column :func:`~eventlab.projections.fold.with_inputs` adds once for every ordered reducer
+ORDER = "__order"
+
+
+def order_key(at: pl.Expr, position: pl.Expr) -> pl.Expr:
+    """``(occurred_at, position)`` packed into one Int128 that sorts like the pair (valid-time
+    order, ties by position): a single ``max_by`` / ``cum_max`` then picks the latest fact."""
+    return at.dt.epoch("us").cast(pl.Int128) * _SHIFT + position.cast(pl.Int128)
+
+
+def key_parts(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The (occurred_at, position) of an :func:`order_key`."""
+    at = (key // _SHIFT).cast(pl.Int64).cast(UTC_DATETIME)
+    return at, (key % _SHIFT).cast(pl.Int64)
 
 
 def _on_expr(on: Sequence[str] | None) -> pl.Expr | None:
@@ -44,6 +66,8 @@ class Reducer:
 
     kind: ClassVar[str] = "reducer"
     needs_input: ClassVar[bool] = True
+    #: inputs read the packed (occurred_at, position) key column ORDER
+    needs_order: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.on is not None and not isinstance(self.on, tuple):
@@ -102,7 +126,8 @@ class Reducer:
         return pl.col(name)
 
     def cumulative(self, name: str) -> pl.Expr:
-        """Value after each event, for rows sorted by position within a key (used with over)."""
+        """Value after each event, for rows in valid-time order within a key (used with over);
+        order-sensitive reducers accept any row order."""
         raise NotImplementedError
 
     def cumulative_merge(self, name: str) -> list[pl.Expr]:
@@ -113,7 +138,8 @@ class Reducer:
     def py_init(self) -> Any:
         return None
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
+        """One event: ``value`` its input, ``order`` its (occurred_at, position)."""
         raise NotImplementedError
 
     def py_final(self, acc: Any) -> Any:

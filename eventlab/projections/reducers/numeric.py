@@ -37,7 +37,7 @@ class Count(Reducer):
     def py_init(self) -> Any:
         return 0
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return acc + (value is not None)
 
 
@@ -62,7 +62,7 @@ class Sum(Reducer):
     def py_init(self) -> Any:
         return 0
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return acc if value is None else acc + value
 
 
@@ -85,7 +85,7 @@ class Min(Reducer):
     def py_init(self) -> Any:
         return None
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return value if acc is None or (value is not None and value < acc) else acc
 
 
@@ -108,7 +108,7 @@ class Max(Reducer):
     def py_init(self) -> Any:
         return None
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return value if acc is None or (value is not None and value > acc) else acc
 
 
@@ -146,7 +146,7 @@ class Mean(Reducer):
     def py_init(self) -> Any:
         return (0.0, 0)
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return acc if value is None else (acc[0] + float(value), acc[1] + 1)
 
     def py_final(self, acc: Any) -> Any:

@@ -1,5 +1,11 @@
-"""Order-sensitive reducers (first, last, status): they keep the position of their value, so
-merging partial states never depends on the order of the chunks."""
+"""Order-sensitive reducers (first, last, status) in valid-time order (see :mod:`eventlab.window`).
+
+Each keeps the ``(occurred_at, position)`` of its value (state columns ``<field>__at`` and
+``<field>__pos``), so merging partial states never depends on the order of the chunks: a
+back-dated event in a later chunk (a snapshot's tail, an incremental export) lands where it
+happened. In the fold the pair is one Int128 key (:func:`order_key`), so picking the value is a
+plain ``max_by`` / ``min_by``. ``order="recorded"`` picks by position alone (commit order).
+"""
 
 from __future__ import annotations
 
@@ -10,68 +16,131 @@ from typing import Any, ClassVar
 import polars as pl
 
 from eventlab.errors import ValidationError
-from eventlab.projections.reducers.base import POS, Reducer
+from eventlab.projections.reducers.base import AT, ORDER, POS, Reducer, key_parts, order_key
+from eventlab.window import Order, check_order
 
 
 @dataclass(frozen=True)
 class Last(Reducer):
-    """The last non-null input in stream order. State: the value and its position."""
+    """The last non-null input in valid-time order (``order="recorded"``: in commit order).
+    State: the value, its occurred_at (valid order only) and its position."""
+
+    order: Order = "valid"
 
     kind: ClassVar[str] = "last"
     pick_last: ClassVar[bool] = True
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_order(self.order)
+
     def state(self, name: str) -> list[str]:
-        return [name, f"{name}__pos"]
+        if self.order == "recorded":
+            return [name, f"{name}__pos"]
+        return [name, f"{name}__at", f"{name}__pos"]
 
     def final_state(self, name: str) -> list[str]:
         return [name]
 
+    def columns(self) -> set[str]:
+        return super().columns() | ({POS} if self.order == "recorded" else {AT, POS})
+
+    def _key(self, at: pl.Expr, position: pl.Expr) -> pl.Expr:
+        return position if self.order == "recorded" else order_key(at, position)
+
+    def _best(self, key: pl.Expr) -> pl.Expr:
+        return key.max() if self.pick_last else key.min()
+
+    def _pick(self, value: pl.Expr, key: pl.Expr) -> pl.Expr:
+        """The value at the highest (last) / lowest (first) key; null keys never win."""
+        return value.max_by(key) if self.pick_last else value.min_by(key)
+
+    def _key_state(self, name: str, key: pl.Expr) -> list[pl.Expr]:
+        """The state columns after the value: the parts of the chosen key."""
+        if self.order == "recorded":
+            return [key.alias(f"{name}__pos")]
+        at, position = key_parts(key)
+        return [at.alias(f"{name}__at"), position.alias(f"{name}__pos")]
+
+    def _state_key(self, name: str) -> pl.Expr:
+        return self._key(pl.col(f"{name}__at"), pl.col(f"{name}__pos")) if (
+            self.order == "valid") else pl.col(f"{name}__pos")
+
+    @property
+    def needs_order(self) -> bool:  # type: ignore[override]
+        return self.order == "valid"
+
     def inputs(self, name: str) -> dict[str, pl.Expr]:
+        """The value, and where it is not null its key, occurred_at and position (a fold reads
+        only the columns its path needs; the others are never computed)."""
         value = self.selected()
-        return {f"{name}__in": value, f"{name}__inpos": pl.when(value.is_not_null()).then(POS)}
+        known = value.is_not_null()
+        position = {f"{name}__inpos": pl.when(known).then(pl.col(POS))}
+        if self.order == "recorded":
+            return {f"{name}__in": value, f"{name}__inkey": position[f"{name}__inpos"], **position}
+        return {
+            f"{name}__in": value,
+            f"{name}__inkey": pl.when(known).then(pl.col(ORDER)),
+            f"{name}__inat": pl.when(known).then(pl.col(AT)),
+            **position,
+        }
 
     def partial(self, name: str, ordered: bool) -> list[pl.Expr]:
-        value, pos = pl.col(f"{name}__in"), pl.col(f"{name}__inpos")
-        chosen = (pos.max() if self.pick_last else pos.min()).alias(f"{name}__pos")
-        if ordered:  # rows of a key arrive in position order: no per-group sort needed
-            pick = (
-                value.last(ignore_nulls=True) if self.pick_last else value.first(ignore_nulls=True)
-            )
-            return [pick.alias(name), chosen]
-        return [self._by_position(value, pos).alias(name), chosen]
-
-    def _by_position(self, value: pl.Expr, pos: pl.Expr) -> pl.Expr:
-        """The value at the highest (last) / lowest (first) non-null position."""
-        if self.pick_last:
-            return value.max_by(pos.fill_null(-1))
-        return value.min_by(pos.fill_null(2**62))
+        """``ordered``: a key's rows come in this reducer's order (valid-time or commit order),
+        so the pick is the last (first) non-null row; else a ``max_by`` (``min_by``) over the
+        order key."""
+        value = pl.col(f"{name}__in")
+        if not ordered:
+            key = pl.col(f"{name}__inkey")
+            return [self._pick(value, key).alias(name), *self._key_state(name, self._best(key))]
+        at, pos = pl.col(f"{name}__inat"), pl.col(f"{name}__inpos")
+        end = (lambda e: e.last(ignore_nulls=True)) if self.pick_last else (
+            lambda e: e.first(ignore_nulls=True))
+        out = [end(value).alias(name)]
+        if self.order == "valid":
+            out.append(end(at).alias(f"{name}__at"))
+        return [*out, end(pos).alias(f"{name}__pos")]
 
     def merge(self, name: str) -> list[pl.Expr]:
-        pos = pl.col(f"{name}__pos")
-        chosen = pos.max() if self.pick_last else pos.min()
-        return [self._by_position(pl.col(name), pos), chosen]
+        key = self._state_key(name)
+        return [self._pick(pl.col(name), key).alias(name), *self._key_state(name, self._best(key))]
+
+    def _running(self, key: pl.Expr) -> pl.Expr:
+        return key.cum_max() if self.pick_last else key.cum_min()
 
     def cumulative(self, name: str) -> pl.Expr:
+        """Rows in any order (valid-time or commit order): the value whose key is the best so
+        far."""
         value = self.selected()
-        if self.pick_last:
-            return value.forward_fill()
-        first_seen = value.is_not_null().cast(pl.Int64).cum_sum() == 1
-        return pl.when(first_seen & value.is_not_null()).then(value).forward_fill()
+        key = pl.when(value.is_not_null()).then(self._key(pl.col(AT), pl.col(POS)))
+        return pl.when(key == self._running(key)).then(value).forward_fill()
 
     def cumulative_merge(self, name: str) -> list[pl.Expr]:
-        pos = pl.col(f"{name}__pos")
-        best = (pos.cum_max() if self.pick_last else pos.cum_min()).forward_fill()
-        return [pl.when(pos == best).then(pl.col(name)).forward_fill(), best]
+        key = self._state_key(name)
+        best = self._running(key)
+        value = pl.when(key == best).then(pl.col(name)).forward_fill()
+        return [value, *self._key_state(name, best.forward_fill())]
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
+        """``acc``: (key, value) of the pick so far; ``order``: (occurred_at, position)."""
         if value is None:
             return acc
-        return value if self.pick_last or acc is None else acc
+        key = order[1] if self.order == "recorded" else order
+        if acc is None or (key > acc[0] if self.pick_last else key < acc[0]):
+            return (key, value)
+        return acc
+
+    def py_final(self, acc: Any) -> Any:
+        return None if acc is None else acc[1]
+
+    def describe(self) -> dict[str, Any]:
+        data = super().describe()
+        return data if self.order == "valid" else {**data, "order": self.order}
 
 
 @dataclass(frozen=True)
 class First(Last):
-    """The first non-null input in stream order."""
+    """The first non-null input in valid-time order (``order="recorded"``: commit order)."""
 
     kind: ClassVar[str] = "first"
     pick_last: ClassVar[bool] = False
@@ -132,7 +201,7 @@ class Status(Last):
         return self._decode(super().cumulative(name))
 
     def py_final(self, acc: Any) -> Any:
-        return self.default if acc is None else self._values()[acc - 1]
+        return self.default if acc is None else self._values()[acc[1] - 1]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "map": dict(self.mapping), "default": self.default}

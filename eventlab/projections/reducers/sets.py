@@ -39,7 +39,7 @@ class Distinct(Reducer):
     def py_init(self) -> Any:
         return frozenset()
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return acc if value is None else acc | {value}
 
     def py_final(self, acc: Any) -> Any:
@@ -112,7 +112,7 @@ class Custom(Reducer):
     def py_init(self) -> Any:
         return ()
 
-    def py_step(self, acc: Any, value: Any, position: int) -> Any:
+    def py_step(self, acc: Any, value: Any, order: tuple[Any, int]) -> Any:
         return (*acc, value)
 
     def py_final(self, acc: Any) -> Any:
