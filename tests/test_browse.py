@@ -86,8 +86,10 @@ def test_stream_history_and_the_one_coercion_to_a_view(bank: EventStore) -> None
     now = stream_history(bank, "a", view)
     assert now.events["version"].to_list() == [1, 2, 3]
     assert now.history.equals(view.history(keys=["a"]))
+    # valid-time order (issue 10.1): the deposit of 5 happened (D+3) before the one of 10 (D+4),
+    # though it was recorded after it
     assert now.changes.filter(pl.col("field") == "balance")["after"].to_list() == [
-        "0.0", "10.0", "15.0"]
+        "0.0", "5.0", "15.0"]
     with pytest.raises(ValidationError, match="no events for stream 'z'"):
         stream_history(bank, "z", view)
 
