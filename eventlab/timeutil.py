@@ -56,7 +56,13 @@ def to_utc(value: PointInTime, *, tz: str = "UTC", name: str = "at") -> datetime
             )
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(check_time_zone(tz)))
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationError(
+            f"{name}={value.isoformat()!r} falls outside the years {MIN_YEAR:04d}-{MAX_YEAR} "
+            "once converted to UTC; give a point in time inside them."
+        ) from None
 
 
 def parse_timestamps(expr: pl.Expr, *, tz: str = "UTC") -> pl.Expr:

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from eventlab.cli._args import seconds
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -13,7 +15,8 @@ class Adder(Protocol):
     """``add(name, handler, help)``: a sub-command with STORE and the common flags."""
 
     def __call__(
-        self, name: str, handler: Handler, text: str, store: bool = True
+        self, name: str, handler: Handler, text: str, store: bool = True,
+        epilog: str | None = None,
     ) -> argparse.ArgumentParser: ...
 
 
@@ -22,9 +25,9 @@ def out(text: str = "") -> None:
 
 
 def open_store(args: argparse.Namespace) -> Any:
-    from eventlab import EventStore
+    from eventlab.cli._args import open_store as checked_open
 
-    return EventStore.open(args.store, lock_timeout=args.lock_timeout)
+    return checked_open(args)
 
 
 def summary_line(summary: Any) -> str:
@@ -41,7 +44,7 @@ def summary_line(summary: Any) -> str:
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
-        type=float,
+        type=seconds,
         default=10.0,
         metavar="SECONDS",
         help="how long a writer waits for another writer (default 10)",

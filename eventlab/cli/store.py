@@ -22,11 +22,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = open_store(args).info()
+    from eventlab.store.identity import store_id
+
+    store = open_store(args)
+    data = {**store.info().to_dict(), "store_id": store_id(store.root)}
     if args.json:
-        out(json.dumps(info.to_dict(), indent=2))
+        out(json.dumps(data, indent=2))
         return 0
-    for key, value in info.to_dict().items():
+    for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} ({v:,})" for k, v in list(value.items())[:10])
         out(f"{key:>18}: {value}")

@@ -62,11 +62,10 @@ def _check(frame: pl.DataFrame, key: Sequence[str], side: str) -> None:
 def _align(
     a: pl.DataFrame, b: pl.DataFrame, columns: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Cast B's columns to A's dtypes where they differ (e.g. a CSV table read as strings)."""
-    casts = [
-        pl.col(c).cast(a.schema[c], strict=False) for c in columns if a.schema[c] != b.schema[c]
-    ]
-    return a, (b.with_columns(casts) if casts else b)
+    """Give each column one dtype on both sides (see :mod:`eventlab.projections.coerce`)."""
+    from eventlab.projections.coerce import align
+
+    return align(a, b, columns)
 
 
 def diff_frames(
@@ -79,14 +78,18 @@ def diff_frames(
 ) -> Diff:
     """Rows only in ``a``, only in ``b``, and changed (same key, some compared column differs).
 
-    Columns compared: ``columns`` or all non-key columns the two frames share. Floats are equal
-    when within ``tolerance``; nulls equal nulls.
+    Columns compared: ``columns`` or all non-key columns the two frames share. Where the two
+    sides hold a column in different dtypes (a CSV read as text against Parquet), both are
+    coerced to one (see :mod:`eventlab.projections.coerce`). Floats are equal when within
+    ``tolerance``; nulls equal nulls.
     """
     keys = [key] if isinstance(key, str) else list(key)
     _check(a, keys, "A")
     _check(b, keys, "B")
     shared = [c for c in (columns or a.columns) if c in b.columns and c not in keys]
-    a, b = _align(a, b, shared)
+    a, b = _align(a, b, [*keys, *shared])
+    _check(a, keys, "A")  # coercion may have merged keys ("1" and "01" read as numbers)
+    _check(b, keys, "B")
     joined = (
         a.select(*keys, *shared)
         .join(b.select(*keys, *shared), on=keys, how="inner", suffix="_b", nulls_equal=True)

@@ -3,7 +3,10 @@
 ``export(store, projection, "exports/")`` writes ``exports/<name>.parquet`` (or, with
 ``partition_by``, a Hive folder ``exports/<name>/``) whose Parquet key-value metadata holds the
 lineage: ``eventlab.projection``, ``eventlab.spec_hash``, ``eventlab.high_water_position`` (last
-position folded), ``eventlab.event_count``, ``eventlab.version`` and ``eventlab.built_at``.
+position folded), ``eventlab.event_count``, ``eventlab.version``, ``eventlab.built_at``, and the
+store state it was built from: ``eventlab.store_id`` (see :mod:`eventlab.store.identity`),
+``eventlab.head_commit`` and ``eventlab.head_hash`` (the hash chain's head when the store was at
+the high-water position; :func:`eventlab.projections.lineage.verify_export` checks them).
 Beside it, ``exports/_eventlab/<name>.state.parquet`` keeps the mergeable partial state.
 
 A second export folds only events after the high-water mark and merges; a changed spec (or a
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eventlab.errors import ValidationError, io_errno, storage_error, write_failure
@@ -39,6 +43,7 @@ from eventlab.storage.durable import (
 )
 from eventlab.storage.faults import fault
 from eventlab.storage.privacy.config import load_config
+from eventlab.store.identity import ChainHead, chain_head, recorded_hash, store_id
 from eventlab.version import __version__
 from eventlab.window import Window
 
@@ -61,10 +66,15 @@ class ReadModel:
     version: str
     built_at: str
     rows: int
+    store_id: str = ""  # empty: exported before lineage had the store state
+    head_commit: int = 0
+    head_hash: str = ""
 
     @classmethod
     def open(cls, path: str | Path) -> ReadModel:
         target = Path(path)
+        if not target.exists():
+            raise ValidationError(f"read model {target} does not exist.")
         meta = _lineage(target)
         if meta is None:
             raise ValidationError(f"{target} is not an eventlab export (no lineage metadata).")
@@ -77,6 +87,9 @@ class ReadModel:
             version=meta["version"],
             built_at=meta["built_at"],
             rows=int(meta.get("rows", 0)),
+            store_id=meta.get("store_id", ""),
+            head_commit=int(meta.get("head_commit", 0)),
+            head_hash=meta.get("head_hash", ""),
         )
 
     def read(self) -> pl.DataFrame:
@@ -85,6 +98,14 @@ class ReadModel:
     def lag(self, store: StoreCore) -> int:
         """Events committed to the store after this read model's high-water mark."""
         return max(0, store.head - self.high_water_position)
+
+    def verify(self, store: str | Path | StoreCore, *, projection: Projection | None = None
+               ) -> Any:
+        """Prove which store state produced this read model (``projection``: fold it again and
+        compare the rows too); see :func:`eventlab.projections.lineage.verify_export`."""
+        from eventlab.projections.lineage import verify_export
+
+        return verify_export(self, store, projection=projection)
 
     def _repr_html_(self) -> str:
         from eventlab.projections.cards import read_model_html
@@ -104,7 +125,13 @@ def _lineage(target: Path) -> dict[str, str] | None:
     files = sorted(target.rglob("*.parquet")) if target.is_dir() else [target]
     if not files or not files[0].exists():
         return None
-    raw = pq.read_metadata(files[0]).metadata or {}
+    try:
+        raw = pq.read_metadata(files[0]).metadata or {}
+    except (OSError, pa.ArrowException) as exc:
+        raise ValidationError(
+            f"{files[0]} is not a readable Parquet file ({str(exc).splitlines()[0]}); an "
+            "exported read model is a .parquet file or a folder of them."
+        ) from None
     meta = {k.decode(): v.decode() for k, v in raw.items() if k.decode().startswith(PREFIX)}
     return {k[len(PREFIX) :]: v for k, v in meta.items()} or None
 
@@ -117,7 +144,9 @@ def _state_path(out: Path, projection: Projection) -> Path:
     return out / STATE_DIR / f"{projection.name}.state.parquet"
 
 
-def _previous(out: Path, target: Path, projection: Projection, epoch: str) -> pl.DataFrame | None:
+def _previous(
+    out: Path, target: Path, projection: Projection, epoch: str, root: Path
+) -> pl.DataFrame | None:
     """The stored partial state, when it matches the read model, the spec and the privacy
     epoch (after a ``forget`` the old state may hold decrypted values: rebuild)."""
     restore_folder(target)
@@ -129,8 +158,19 @@ def _previous(out: Path, target: Path, projection: Projection, epoch: str) -> pl
         lineage.get("spec_hash") == projection.spec_hash == state_meta.get("spec_hash")
         and lineage.get("high_water_position") == state_meta.get("high_water_position")
         and (lineage.get("privacy_epoch", "0") == epoch)
+        and _same_store(root, lineage)
     )
     return pl.read_parquet(state_file) if same else None
+
+
+def _same_store(root: Path, lineage: dict[str, str]) -> bool:
+    """False when the read model was built from another store, or from a state of this store
+    that its log no longer holds (history rewritten): then only a full rebuild is right."""
+    if "store_id" not in lineage:
+        return True  # exported before lineage named the store
+    if lineage["store_id"] != store_id(root):
+        return False
+    return recorded_hash(root, int(lineage.get("head_commit", 0))) == lineage.get("head_hash")
 
 
 def export(
@@ -147,8 +187,9 @@ def export(
     folder, parts = Path(out), [partition_by] if isinstance(partition_by, str) else partition_by
     target = target_path(folder, projection, parts)
     epoch = str(load_config(store.root).forget_epoch)
-    previous = None if full else _previous(folder, target, projection, epoch)
-    head = store.head
+    previous = None if full else _previous(folder, target, projection, epoch, store.root)
+    mark = chain_head(store)  # one consistent reading of position, commit and hash
+    head = mark.position
     if previous is not None:
         old = ReadModel.open(target)
         if old.high_water_position == head:
@@ -164,6 +205,7 @@ def export(
         state = fold_store(store, projection, window=Window(at_position=head), progress=progress)
         folded, mode, count = _count(store, projection, head), "full", 0
     meta = _metadata(projection, head, count + folded, state.height, epoch)
+    meta |= _lineage_of(store, mark)
     _write_state(folder, projection, state, meta)
     fault("export_after_state")
     _write_model(finalize(state, projection).collect(), target, parts, meta)
@@ -189,6 +231,12 @@ def _metadata(
         "key": json.dumps(list(projection.key)),
         "privacy_epoch": epoch,
     }
+    return {PREFIX + k: v for k, v in values.items()}
+
+
+def _lineage_of(store: StoreCore, mark: ChainHead) -> dict[str, str]:
+    values = {"store_id": store_id(store.root), "head_commit": str(mark.commit),
+              "head_hash": mark.hash}
     return {PREFIX + k: v for k, v in values.items()}
 
 

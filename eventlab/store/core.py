@@ -24,6 +24,7 @@ from eventlab.storage.log import DataFile, LogState
 from eventlab.storage.protocol import Clock, CommitProtocol, utc_now
 from eventlab.store import batch as B
 from eventlab.store.append import AppendResult, append_rows
+from eventlab.store.identity import new_store_id
 from eventlab.timeutil import PointInTime, to_utc
 from eventlab.window import UNBOUNDED, Covered, Window
 
@@ -67,7 +68,8 @@ class StoreCore:
                 f"Hint: EventStore.open({str(root)!r}) opens an existing store."
             )
         meta = {"format": FORMAT_VERSION, "created_at": utc_now().isoformat(),
-                "layout": "events/stream_type=<type>/occurred_month=<YYYY-MM>/*.parquet"}
+                "layout": "events/stream_type=<type>/occurred_month=<YYYY-MM>/*.parquet",
+                "store_id": new_store_id()}
         try:
             make_dirs(root / LOG_DIR)
             trees.create(root)
