@@ -42,7 +42,11 @@ _FUNCTIONS: dict[str, Callable[..., pl.Expr]] = {
     "len": lambda e: e.list.len(),
     "year": lambda e: e.dt.year(),
 }
+#: (fewest, most) arguments of each function; None: any number
+_ARITY: dict[str, tuple[int, int | None]] = {"coalesce": (1, None), "round": (1, 2)}
 MAX_LENGTH = 2_000
+#: deepest nesting of operators and calls an expression may have
+MAX_DEPTH = 40
 
 
 def parse_expression(text: str) -> pl.Expr:
@@ -53,7 +57,35 @@ def parse_expression(text: str) -> pl.Expr:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ValidationError(f"cannot parse expression {text!r}: {exc.msg}.") from None
-    return _as_expr(_node(tree.body, text))
+    except (RecursionError, MemoryError, ValueError):
+        raise ValidationError(
+            f"expression {text[:60]!r}... is nested too deeply to parse (at most {MAX_DEPTH} "
+            "levels)."
+        ) from None
+    _check_depth(tree.body, text)
+    try:
+        return _as_expr(_node(tree.body, text))
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(
+            f"expression {text!r} is not valid: {first}. Hint: check the operands' types "
+            "(text in quotes, numbers without)."
+        ) from None
+
+
+def _check_depth(root: ast.AST, text: str) -> None:
+    """Refuse trees deeper than MAX_DEPTH (without recursing: a deep tree is the problem)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValidationError(
+                f"expression {text[:60]!r}{'...' if len(text) > 60 else ''} is nested more than "
+                f"{MAX_DEPTH} levels deep. Hint: split it into derived fields."
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _as_expr(value: Any) -> pl.Expr:
@@ -71,16 +103,13 @@ def _node(node: ast.AST, text: str) -> Any:
     return handler(node, text)
 
 
+_NAMED: dict[str, Any] = {
+    "true": True, "false": False, "null": None, "True": True, "False": False, "None": None,
+}
+
+
 def _name(node: ast.Name, text: str) -> Any:
-    constants = {
-        "true": True,
-        "false": False,
-        "null": None,
-        "True": True,
-        "False": False,
-        "None": None,
-    }
-    return constants[node.id] if node.id in constants else pl.col(node.id)
+    return _NAMED[node.id] if node.id in _NAMED else pl.col(node.id)
 
 
 def _constant(node: ast.Constant, text: str) -> Any:
@@ -133,15 +162,39 @@ def _compare(node: ast.Compare, text: str) -> Any:
 
 
 def _literal_list(node: ast.AST, text: str) -> list[Any]:
-    if not isinstance(node, (ast.List, ast.Tuple)):
+    if not isinstance(node, (ast.List, ast.Tuple, ast.Set)):
         raise ValidationError(f"expression {text!r}: 'in' needs a literal list, e.g. x in [1, 2].")
-    return [_constant(e, text) for e in node.elts if isinstance(e, ast.Constant)]
+    return [_literal(e, text) for e in node.elts]
+
+
+def _literal(node: ast.AST, text: str) -> Any:
+    """One value of an ``in [...]`` list: a constant, a negative number or true/false/null."""
+    if isinstance(node, ast.Constant):
+        return _constant(node, text)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand, text)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Name) and node.id in _NAMED:
+        return _NAMED[node.id]
+    raise ValidationError(
+        f"expression {text!r}: the list after 'in' may hold only literal values (numbers, "
+        f"strings, true/false/null), not {ast.unparse(node)!r}. Hint: compare columns with "
+        "== and or, e.g. (x == a) or (x == b)."
+    )
 
 
 def _call(node: ast.Call, text: str) -> Any:
     if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
         raise ValidationError(
             f"expression {text!r}: only the functions {sorted(_FUNCTIONS)} may be called."
+        )
+    low, high = _ARITY.get(node.func.id, (1, 1))
+    if not low <= len(node.args) <= (high if high is not None else len(node.args)):
+        wanted = f"{low}" if low == high else f"{low} or more" if high is None else f"{low}-{high}"
+        raise ValidationError(
+            f"expression {text!r}: {node.func.id}() takes {wanted} argument(s), got "
+            f"{len(node.args)}."
         )
     args = [_node(a, text) for a in node.args]
     exprs = (

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,21 +203,78 @@ def reducer_from_toml(projection: str, name: str, spec: Any) -> Reducer:
         raise ValidationError(f"{where}: {exc}") from None
 
 
+#: largest spec file read (a spec is a few kilobytes; this refuses devices and mistakes)
+MAX_SPEC_BYTES = 1_000_000
+
+
+def read_spec_text(source: Path) -> str:
+    """The text of a spec file: a regular UTF-8 file of at most MAX_SPEC_BYTES (so that
+    ``/dev/zero``, a FIFO or a huge file fails at once instead of being read forever)."""
+    try:
+        info = source.stat()
+    except FileNotFoundError:
+        raise ValidationError(f"spec file {source} does not exist.") from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read spec file {source}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValidationError(
+            f"spec file {source} is not a regular file (a folder, device or pipe); give a .toml "
+            "file."
+        )
+    too_big = ValidationError(
+        f"spec file {source} is larger than {MAX_SPEC_BYTES:,} bytes; a spec is a small TOML "
+        "file. Hint: check that the path names the spec, not a data file."
+    )
+    if info.st_size > MAX_SPEC_BYTES:
+        raise too_big
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise ValidationError(f"cannot read spec file {source}: {exc.strerror or exc}.") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise too_big
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError(f"spec file {source} is not UTF-8 text; is it a TOML file?") from None
+
+
 def load_projections(path: str | Path) -> dict[str, Projection]:
     """All projections of a TOML spec file, by name."""
     source = Path(path)
+    text = read_spec_text(source)
     try:
-        data = tomllib.loads(source.read_text())
-    except FileNotFoundError:
-        raise ValidationError(f"spec file {source} does not exist.") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"spec file {source} is not valid TOML: {exc}.") from None
+    except RecursionError:
+        raise ValidationError(f"spec file {source} nests tables or arrays too deeply.") from None
     tables = data.get("projections")
     if not isinstance(tables, Mapping) or not tables:
         raise ValidationError(
             f"spec file {source} has no [projections.<name>] table; see the README for an example."
         )
-    return {name: projection_from_toml(name, table) for name, table in tables.items()}
+    return {name: _projection(source, name, table) for name, table in tables.items()}
+
+
+def _projection(source: Path, name: str, table: Any) -> Projection:
+    """One projection of a spec file; a value of the wrong kind anywhere in its table (a number
+    where a list belongs, ...) is a ValidationError naming the projection."""
+    if not isinstance(table, Mapping):
+        raise ValidationError(
+            f"spec file {source}: projections.{name} must be a table ([projections.{name}]), "
+            f"not {type(table).__name__}."
+        )
+    try:
+        return projection_from_toml(name, table)
+    except ValidationError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ValidationError(
+            f"spec file {source}: projection {name!r} has a value of the wrong kind ({exc}). "
+            "Hint: compare it with the spec example in the README."
+        ) from None
 
 
 def load_projection(path: str | Path, name: str) -> Projection:

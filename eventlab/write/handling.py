@@ -105,6 +105,12 @@ class HandleResult:
 
 
 # ------------------------------------------------------------------------ state loading
+def _has_own_events(store: StoreCore, decider: Decider) -> bool:
+    """False when no committed file holds the decider's stream type: its streams are all new
+    (the store may hold other stream types, whose columns are not the decider's)."""
+    return any(f.stream_type == decider.stream_type for f in store.files)
+
+
 def load_partial(store: StoreCore, decider: Decider, stream_ids: pl.Series | None = None,
                  *, at_position: int | None = None) -> pl.DataFrame:
     """Partial states of ``stream_ids`` (all streams when None) at ``at_position`` (head): the
@@ -112,7 +118,7 @@ def load_partial(store: StoreCore, decider: Decider, stream_ids: pl.Series | Non
     from eventlab.projections.snapshots import best_snapshot
 
     position = store.head if at_position is None else at_position
-    if position == 0:
+    if position == 0 or not _has_own_events(store, decider):
         return pl.DataFrame(schema=decider.partial_schema)
     window = Window(at_position=position)
     ids = None if stream_ids is None else stream_ids.unique().to_list()

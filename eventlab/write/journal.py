@@ -1,7 +1,8 @@
 """The command journal: the first outcome of every handled command, next to the store.
 
 ``STORE/_commands/j-<time ns>-<random>.parquet`` files, one per handling call, each written to a
-temporary name and renamed (readers never see a partial file; concurrent writers never clash).
+temporary name and renamed (readers never see a partial file; concurrent writers never clash),
+through eventlab.storage.durable (fsync-ed: a power cut leaves no empty journal file).
 A row: the command (envelope + payload fields as JSON), its outcome ("accepted"/"rejected"),
 reason, stage ("validation"/"decision"), number of events and stream version after it.
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from eventlab.envelope import UTC_DATETIME
+from eventlab.errors import CorruptStoreError
 from eventlab.storage.durable import write_with
 from eventlab.storage.faults import fault
 from eventlab.storage.layout import JOURNAL_DIR
@@ -87,7 +89,7 @@ def compact(root: Path) -> tuple[int, int]:
     names = sorted(p.name for p in base.glob("j-*.parquet")) if base.is_dir() else []
     if len(names) < 2:
         return 0, 0
-    frame = _dedupe(pl.concat([pl.read_parquet(base / n) for n in names], how="vertical_relaxed"))
+    frame = _dedupe(pl.concat([_read_file(base / n) for n in names], how="vertical_relaxed"))
     _publish(base, frame, int(names[0].split("-")[1]))
     fault("journal_merged")
     for index, name in enumerate(names):
@@ -95,6 +97,34 @@ def compact(root: Path) -> tuple[int, int]:
             fault("journal_partly_removed")
         (base / name).unlink(missing_ok=True)
     return len(names), frame.height
+
+
+def _read_file(path: Path) -> pl.DataFrame:
+    """One journal file; a file that is not a journal Parquet file (empty, garbage, another
+    table) is a CorruptStoreError naming it (FileNotFoundError passes: merged away)."""
+    try:
+        frame = pl.read_parquet(path)
+    except FileNotFoundError:
+        raise
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _unreadable(path, why) from None
+    missing = [c for c in SCHEMA if c not in frame.columns]
+    if missing:
+        raise _unreadable(path, f"it lacks the journal columns {missing}")
+    try:
+        return frame.select([pl.col(c).cast(d) for c, d in SCHEMA.items()])
+    except pl.exceptions.PolarsError as exc:
+        why = f"a column has the wrong type ({str(exc).splitlines()[0]})"
+        raise _unreadable(path, why) from None
+
+
+def _unreadable(path: Path, why: str) -> CorruptStoreError:
+    return CorruptStoreError(
+        f"command journal file {path} is not a journal file: {why}. Handling and what-if "
+        "read every file of the journal. Hint: move that file out of "
+        f"{path.parent} (the journal keeps first outcomes of commands; events are unaffected)."
+    )
 
 
 def _dedupe(frame: pl.DataFrame) -> pl.DataFrame:
@@ -116,7 +146,7 @@ def read(root: Path) -> pl.DataFrame:
         if not seen <= names:  # files went away (a rebuilt store): start over
             seen, frame, new = frozenset(), pl.DataFrame(schema=SCHEMA), sorted(names)
         try:
-            parts = [pl.read_parquet(base / n) for n in new]
+            parts = [_read_file(base / n) for n in new]
         except FileNotFoundError:  # merged away by a compaction since the listing: list again
             _cache.pop(key, None)
         else:
