@@ -102,3 +102,15 @@ def point_args(command: argparse.ArgumentParser, *, at: bool = True) -> None:
     command.add_argument(
         "--at-position", metavar="P", type=non_negative_int, help="events at or before position P"
     )
+
+
+def point_document(store: Any, point: dict[str, Any]) -> dict[str, Any]:
+    """The ``point`` object of --json documents: the three keywords (null when not given) and
+    the position they resolve to (head, capped by known_at and at_position)."""
+    from eventlab.projections.temporal import resolve_position
+
+    position = resolve_position(
+        store, known_at=point.get("known_at"), at_position=point.get("at_position")
+    )
+    return {"at": point.get("at"), "known_at": point.get("known_at"),
+            "at_position": point.get("at_position"), "position": position}

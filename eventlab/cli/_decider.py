@@ -67,8 +67,8 @@ def load_decider(path: str, settings: Mapping[str, Any], flag: str = "DECIDER") 
     module_name, _, attr = path.partition(":")
     module = _module(module_name, flag)
     if not hasattr(module, attr):
-        names = sorted(n for n, v in vars(module).items()
-                       if isinstance(v, Decider) or (callable(v) and "decider" in n.lower()))
+        names = sorted(n for n, v in vars(module).items() if isinstance(v, Decider) or (
+            callable(v) and not isinstance(v, type) and "decider" in n.lower()))
         raise InvalidArgumentError(flag, path, f"{module_name} has no {attr!r}; deciders there: "
                                    f"{names or 'none found'}")
     value = getattr(module, attr)

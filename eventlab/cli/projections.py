@@ -8,7 +8,13 @@ from pathlib import Path
 import polars as pl
 
 from eventlab.cli import _plan
-from eventlab.cli._args import check_points, non_negative_int, point_args, tolerance
+from eventlab.cli._args import (
+    check_points,
+    non_negative_int,
+    point_args,
+    point_document,
+    tolerance,
+)
 from eventlab.cli._common import Adder, open_store, out, projection_args
 from eventlab.cli._output import (
     columns,
@@ -39,8 +45,6 @@ Exit 0 when A and B are the same, 1 when they differ, 2 on an error.
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    from eventlab.projections.temporal import resolve_position
-
     kind = out_format(args.out) if args.out else None
     point = check_points(args)
     store = open_store(args)
@@ -49,13 +53,8 @@ def cmd_state(args: argparse.Namespace) -> int:
     if args.out and kind:
         write_table(state, args.out)
     if args.json:
-        position = resolve_position(
-            store, known_at=point.get("known_at"), at_position=point.get("at_position")
-        )
         print_json(document(
-            "state", projection=args.projection,
-            point={"at": point.get("at"), "known_at": point.get("known_at"),
-                   "at_position": point.get("at_position"), "position": position},
+            "state", projection=args.projection, point=point_document(store, point),
             rows=state.height, columns=columns(state), out=args.out,
             data=None if args.out else records(state),
         ))

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from eventlab.cli import _plan
-from eventlab.cli._args import check_points, non_negative_int, point_args
+from eventlab.cli._args import check_points, non_negative_int, point_args, point_document
 from eventlab.cli._common import Adder, open_store, out, projection_args
 from eventlab.cli._output import (
     columns,
@@ -23,26 +23,30 @@ from eventlab.errors import InvalidArgumentError
 
 HISTORY_EPILOG = """\
 One row per event: the key, the event's position, times and type, and every field's value
-after it. --json prints {"command": "history", "schema_version": 1, "projection", "point",
-"keys", "rows", "columns", "out", "data"} (data: one object per row, null with --out)."""
+after it. --json prints {"command": "history", "schema_version": 1, "projection", "point":
+{"at", "known_at", "at_position", "position"}, "keys", "rows", "columns", "out", "data"}
+(data: one object per row, null with --out). See docs/cli.md."""
 TIMELINE_EPILOG = """\
 The state of every key at each point (points --every apart from the first event's time, or
 the --point times). --json prints {"command": "timeline", "schema_version": 1, "projection",
-"every", "points", "rows", "columns", "out", "data"} (data null with --out)."""
+"point", "every", "points", "keys", "rows", "columns", "out", "data"} (data null with --out).
+See docs/cli.md."""
 CHANGES_EPILOG = """\
 Keys added, removed and changed between --from and --to on one axis (--axis at: valid time,
 known_at: transaction time, at_position: commit position); --at/--known-at/--at-position hold
 the other axes. --out writes one row per change: the key, "change" (added, removed, changed),
 "field", "before", "after". --json prints {"command": "changes", "schema_version": 1,
-"projection", "axis", "from", "to", "fixed", "added", "removed", "changed", "out",
-"data": {"added": [...], "removed": [...], "changed": [{key, "field", "before", "after"}]}}."""
+"projection", "axis", "from", "to", "point" (the axes held), "added", "removed", "changed",
+"out", "data": {"added": [...], "removed": [...], "changed": [{key, "field", "before",
+"after"}]}} (data null with --out). See docs/cli.md."""
 WHATIF_EPILOG = """\
 DECIDER is package.module:name, a Decider or a function returning one (called with the --option
 values), e.g. eventlab.examples.bank_domain:bank_decider --option overdraft_limit=0. The module
 is imported (its code runs): name only modules you trust. --source events re-reads stored events
 as commands with --as-command EVENT=COMMAND pairs, or the module's AS_COMMANDS. Nothing is
 written to the store. --json prints {"command": "what-if", "schema_version": 1, "label",
-"source", "commands", "summary": {change: count}, "changed", "out", "data": [changed decisions]}."""
+"source", "commands", "summary": {change: count}, "changed", "out", "data": [changed
+decisions]} (data null with --out). See docs/cli.md."""
 
 
 def _view(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -66,9 +70,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.out:
         out_format(args.out)
     point = check_points(args)
-    _, view = _view(args)
+    store, view = _view(args)
     frame = view.history(keys=args.key, **point)
-    _emit(args, "history", frame, point=point, keys=args.key)
+    _emit(args, "history", frame, point=point_document(store, point), keys=args.key)
     return 0
 
 
@@ -96,7 +100,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     chosen = _timeline_points(args, store, view)
     frame = view.timeline(**chosen, keys=args.key, **point)
     points = frame["at"].n_unique() if "at" in frame.columns else 0
-    _emit(args, "timeline", frame, every=chosen.get("every"), points=points)
+    _emit(args, "timeline", frame, point=point_document(store, point),
+          every=chosen.get("every"), points=points, keys=args.key)
     return 0
 
 
@@ -136,7 +141,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
                                    "it is the axis --from/--to move along; hold only the others")
     start = _axis_value(args.axis, args.start, "--from")
     end = _axis_value(args.axis, args.end, "--to")
-    _, view = _view(args)
+    store, view = _view(args)
     changes = view.changes(start, end, axis=args.axis, **fixed)
     table = _changes_table(changes)
     if args.out:
@@ -147,7 +152,8 @@ def cmd_changes(args: argparse.Namespace) -> int:
                                       "removed": records(changes.removed),
                                       "changed": records(changes.long())}
         print_json(document("changes", projection=args.projection, axis=args.axis, **{
-            "from": start, "to": end}, fixed=fixed, **counts, out=args.out, data=data))
+            "from": start, "to": end}, point=point_document(store, fixed), **counts,
+            out=args.out, data=data))
         return 0
     out(f"{args.projection} from {args.start} to {args.end} ({args.axis}): added "
         f"{counts['added']:,}, removed {counts['removed']:,}, changed {counts['changed']:,}"
