@@ -49,6 +49,8 @@ def tolerance(text: str) -> float:
 
 def store_folder(path: str) -> Path:
     """The folder of an existing store, or a StoreNotFoundError whose hint is a CLI command."""
+    if not path.strip():
+        raise StoreNotFoundError("the store path is empty; give the folder of a store.")
     root = Path(path)
     if not root.exists():
         raise StoreNotFoundError(

@@ -72,7 +72,7 @@ def json_text(series: pl.Series) -> pl.Series:
     and how a comparison reads them back."""
     values = [
         None if v is None else json.dumps(v, ensure_ascii=False, default=_default)
-        for v in series
+        for v in series.to_list()
     ]
     return pl.Series(series.name, values, pl.String)
 
