@@ -45,6 +45,8 @@ NOTEBOOK_TIMEOUT = 120  # seconds per notebook, kernel start included (each shou
 #: (``eventlab.widgets``, ``eventlab.importers``, ...; see eventlab/__init__.py).
 PUBLIC_MODULES = {"eventlab", "eventlab.reducers", *(f"eventlab.{m}" for m in eventlab._LAZY)}
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+#: the tag of the code cell in which a notebook asserts the numbers it shows
+CHECK_TAG = "check"
 
 
 def ids(paths: list[Path]) -> list[str]:
@@ -133,6 +135,34 @@ def notebook_source(path: Path) -> str:
     return "\n".join(code_of(c) for c in nb.cells if c.cell_type == "code")
 
 
+def check_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """The code cells tagged CHECK_TAG that assert something."""
+    return [
+        c for c in nb.cells
+        if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])
+        and any(isinstance(n, ast.Assert) for n in ast.walk(ast.parse(code_of(c))))
+    ]
+
+
+def execute(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Run every cell in a real kernel (cwd ``path``); a failing check cell fails with the
+    assertion that failed, any other failing cell with nbclient's CellExecutionError."""
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path)}}
+    )
+    try:
+        client.execute()
+    except CellExecutionError:
+        for cell in check_cells(nb):
+            errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+            if errors:
+                raise AssertionError(
+                    f"a tagged {CHECK_TAG!r} cell failed: {errors[0].ename}: {errors[0].evalue}"
+                    f"\n{cell.source}"
+                ) from None
+        raise
+
+
 def _is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
@@ -189,6 +219,20 @@ def test_committed_without_outputs_and_small(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_asserts_its_key_numbers_in_a_check_cell(path: Path) -> None:
+    """Each notebook says what it shows: a code cell tagged "check" asserts its numbers (run,
+    like every cell, by test_runs_top_to_bottom)."""
+    nb = nbformat.read(path, as_version=4)
+    checks = check_cells(nb)
+    assert checks, (
+        f"{path.name} has no code cell tagged {CHECK_TAG!r} with assertions of the numbers it "
+        "shows; add one at the end (cell metadata: {\"tags\": [\"check\"]})"
+    )
+    asserts = sum(isinstance(n, ast.Assert) for c in checks for n in ast.walk(ast.parse(c.source)))
+    assert asserts >= 3, f"{path.name}: its check cell asserts {asserts} thing(s); say more"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_uses_only_the_public_api(path: Path) -> None:
     assert private_uses(notebook_source(path)) == []
 
@@ -216,13 +260,9 @@ def test_imports_only_what_make_lab_installs(path: Path) -> None:
 def test_runs_top_to_bottom(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     before = repo_files()
-    client = NotebookClient(
-        nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
-    )
     started = time.perf_counter()
     try:
-        client.execute()
+        execute(nb, NOTEBOOK_DIR)
     finally:
         seconds = time.perf_counter() - started
         _keep_artifacts(path, nb, seconds)
@@ -263,3 +303,15 @@ def test_a_failing_cell_fails_the_run(tmp_path: Path) -> None:
     )
     with pytest.raises(CellExecutionError, match="StoreNotFoundError"):
         client.execute()
+
+
+def test_a_failing_check_fails_the_run_and_says_which(tmp_path: Path) -> None:
+    """The harness is not blind to the check cell: a wrong number fails with its assertion."""
+    check = nbformat.v4.new_code_cell("assert total == 3, f'total is {total}'")
+    check.metadata["tags"] = [CHECK_TAG]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("total = 1 + 1"), check])
+    assert check_cells(nb) == [check]
+    with pytest.raises(AssertionError, match="tagged 'check' cell failed: AssertionError: total"):
+        execute(nb, tmp_path)
+    untagged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("assert 1 == 1")])
+    assert check_cells(untagged) == []

@@ -360,8 +360,11 @@ def test_snapshots_for_an_earlier_commit_and_no_progress_output(
     from eventlab.projections.snapshots import best_snapshot
 
     at = D + timedelta(days=40)
-    assert best_snapshot(store, view.projection, at, 5) is not None  # type: ignore[arg-type]
-    assert best_snapshot(store, view.projection, at, 6) is not None  # type: ignore[arg-type]
+    newest = max(s.at for s in snaps if s.at is not None and s.at <= at)
+    for position in (5, 6):  # the position-5 snapshot serves queries at P >= 5
+        best = best_snapshot(store, view.projection, at, position)  # type: ignore[arg-type]
+        assert best is not None and (best.at, best.position) == (newest, 5)
+    assert best_snapshot(store, view.projection, at, 4) is None  # type: ignore[arg-type]
     assert view.state(at=at, at_position=5)["paid"].to_list() == [4.0, 0.0]
     assert view.state(at=at)["paid"].to_list() == [10.0, 0.0]
     assert view.state(at=at, use_snapshots=False)["paid"].to_list() == [10.0, 0.0]
