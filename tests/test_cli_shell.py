@@ -66,7 +66,8 @@ def test_help_is_plain_text(command: str | None, capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(
     "command",
-    ["state", "project", "diff", "history", "timeline", "changes", "what-if", "verify-export"],
+    ["state", "project", "diff", "history", "timeline", "changes", "what-if", "verify-export",
+     "info", "verify"],
 )
 def test_json_commands_state_their_schema_in_help(
     command: str, capsys: pytest.CaptureFixture[str]
@@ -121,6 +122,9 @@ def hostile_cases(fines: Path, tmp: Path) -> list[tuple[list[str], str]]:
           "1h"], "--force"),
         (["what-if", str(fines), "no.such.module:decider"], "no module"),
         (["what-if", str(fines), "os:path"], "not a Decider"),
+        (["what-if", str(fines), "eventlab.examples.orders:order_decider", "--source", "events"],
+         "has no AS_COMMANDS"),
+        (["init", str(fines)], "already an eventlab store"),
     ]
 
 

@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import polars as pl
 
 from eventlab.cli._common import Adder, open_store, out, summary_line
+from eventlab.cli._output import document, print_json
 from eventlab.errors import EventlabError
 from eventlab.samples import FINES_SPEC, ROAD_FINES
 
+INFO_EPILOG = """\
+--json prints {"command": "info", "schema_version": 1, "path", "events", "streams",
+"stream_types", "event_types", "first_occurred_at", "last_occurred_at", "last_recorded_at",
+"files", "bytes", "commits", "head_hash", "store_id"}. See docs/cli.md."""
+VERIFY_EPILOG = """\
+--json prints {"command": "verify", "schema_version": 1, "ok", "head_hash", "commits", "events",
+"files", "findings": [{"kind", "where", "detail"}]}. See docs/cli.md."""
+
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from eventlab import EventStore
+    from eventlab import EventStore, StoreExistsError
 
-    store = EventStore.create(args.store)
+    root = Path(args.store)
+    if root.is_dir() and any(root.iterdir()):
+        what = "an eventlab store" if (root / "_eventlab.json").exists() else "a folder with files"
+        raise StoreExistsError(
+            f"{root} is already {what}; init needs a new or empty folder. Hint: use the store "
+            f"as it is (`eventlab info {root}`), or give another path."
+        )
+    store = EventStore.create(root)
     out(f"created an empty store in {store.root}")
     return 0
 
@@ -27,7 +42,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     store = open_store(args)
     data = {**store.info().to_dict(), "store_id": store_id(store.root)}
     if args.json:
-        out(json.dumps(data, indent=2))
+        print_json(document("info", **data))
         return 0
     for key, value in data.items():
         if isinstance(value, dict):
@@ -64,16 +79,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         out(report.head_hash)
         return 0 if report.ok else 1
     if args.json:
-        out(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "head_hash": report.head_hash,
-                    "findings": report.to_frame().to_dicts(),
-                },
-                indent=2,
-            )
-        )
+        print_json(document(
+            "verify", ok=report.ok, head_hash=report.head_hash, commits=report.commits,
+            events=report.events, files=report.files, findings=report.to_frame().to_dicts(),
+        ))
     elif report.ok:
         out(
             f"ok: {report.events:,} events in {report.files:,} files, {report.commits:,} "
@@ -145,11 +154,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(add: Adder) -> None:
     add("init", cmd_init, "create an empty store")
-    add("info", cmd_info, "summarise a store").add_argument(
-        "--json", action="store_true", help="print a JSON object"
+    add("info", cmd_info, "summarise a store", epilog=INFO_EPILOG).add_argument(
+        "--json", action="store_true", help="print a JSON document"
     )
     add("compact", cmd_compact, "merge small event files (events unchanged) and journal files")
-    verify = add("verify", cmd_verify, "check files, hash chain and events; exit 1 on findings")
+    verify = add("verify", cmd_verify, "check files, hash chain and events; exit 1 on findings",
+                 epilog=VERIFY_EPILOG)
     verify.add_argument(
         "--anchor",
         action="store_true",

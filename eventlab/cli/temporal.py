@@ -173,6 +173,12 @@ def cmd_what_if(args: argparse.Namespace) -> int:
     decider = load_decider(args.decider, settings)
     baseline = load_decider(args.baseline, {}, "--baseline") if args.baseline else None
     mapping = as_commands(args.as_command, args.decider) if args.source == "events" else None
+    if args.source == "events" and not mapping:
+        raise InvalidArgumentError(
+            "--source", "events", "it reads stored events back as commands, and needs to know "
+            f"which command each event type records; {args.decider.partition(':')[0]} has no "
+            "AS_COMMANDS", "pass --as-command EVENT_TYPE=COMMAND_TYPE for each event type",
+        )
     report = what_if(open_store(args), decider, source=args.source, as_commands=mapping,
                      baseline=baseline, label=args.label)
     if args.out:

@@ -49,7 +49,7 @@ def _check(frame: pl.DataFrame, key: Sequence[str], side: str) -> None:
     if missing:
         raise ValidationError(
             f"key column(s) {missing} are not in read model {side}; its columns are "
-            f"{frame.columns}. Hint: pass key= naming a column both have."
+            f"{frame.columns}. Hint: name a key column both read models have."
         )
     dupes = frame.select(key).is_duplicated().sum()
     if dupes:

@@ -52,7 +52,7 @@ def timeline_frame(
     if metrics is None and size > limit:
         raise ValidationError(
             f"this timeline has {size:,} (key, point) rows, over the limit of {limit:,}. Hint: "
-            "pass keys=[...], fewer points (a larger every=), or metrics={...} to aggregate."
+            "ask for fewer keys, fewer points (a longer interval), or aggregate with metrics."
         )
     # join_asof matches no null key: join by a dense id per key instead (null keys included)
     firsts = firsts.with_row_index("__id")
