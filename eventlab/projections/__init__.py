@@ -3,6 +3,7 @@
 from eventlab.projections.diff import Changes, Diff, diff_frames
 from eventlab.projections.export import ExportResult, ReadModel, export
 from eventlab.projections.fold import finalize, fold, fold_store, merge_states, partial_state
+from eventlab.projections.lineage import LineageReport, verify_export
 from eventlab.projections.reference import PythonFold, reference_state
 from eventlab.projections.snapshots import Snapshot, build_snapshots, take_snapshot
 from eventlab.projections.spec import Projection, load_projection, load_projections
@@ -14,6 +15,7 @@ __all__ = [
     "Changes",
     "Diff",
     "ExportResult",
+    "LineageReport",
     "Projection",
     "ProjectionView",
     "PythonFold",
@@ -37,4 +39,5 @@ __all__ = [
     "take_snapshot",
     "timeline",
     "upcast",
+    "verify_export",
 ]
