@@ -122,7 +122,7 @@ def test_diff_csv_with_datetimes_against_parquet(
 
 
 def test_lock_timeout(fines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from eventlab.store.lock import writer_lock
+    from eventlab.storage.lock import writer_lock
 
     store = copy_store(fines, tmp_path / "store")
     with writer_lock(store, timeout=5):
@@ -239,3 +239,18 @@ def test_help_epilogs_name_no_option_that_does_not_exist() -> None:
         known = {o for a in command._actions for o in a.option_strings}
         named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", command.epilog or ""))
         assert named <= known, (name, named - known)
+
+
+def test_declare_personal_subject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from eventlab.storage.privacy.config import load_config
+
+    root = EventStore.create(tmp_path / "store").root
+    code, out, err = run(capsys, "declare-personal", root, "--stream-type", "customer",
+                         "--column", "email", "--subject", "customer_no")
+    assert code == 0, err
+    assert "encrypted per 'customer_no'" in out
+    declared = load_config(root).personal["customer"]
+    assert (declared.columns, declared.subject) == (("email",), "customer_no")
+    code, _, err = run(capsys, "declare-personal", root, "--stream-type", "customer",
+                       "--column", "email", "--subject", "email")
+    assert code == 2 and one_line_error(err) and "cannot be personal itself" in err

@@ -200,7 +200,7 @@ def _holds_lock_file(pid: int, lock: Path) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs Linux /proc")
 def test_ctrl_c_exits_130_without_a_traceback(fines: Path, tmp_path: Path) -> None:
-    from eventlab.store.lock import writer_lock
+    from eventlab.storage.lock import writer_lock
 
     store = copy_store(fines, tmp_path / "store")
     exe = Path(sys.executable).parent / "eventlab"

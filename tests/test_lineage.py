@@ -18,8 +18,8 @@ from eventlab import EventStore, Projection, ReadModel
 from eventlab import reducers as r
 from eventlab.projections.lineage import verify_export
 from eventlab.projections.spec import projection_from_toml
+from eventlab.storage.log import hash_body
 from eventlab.store.identity import derived_store_id, store_id
-from eventlab.store.log import hash_body
 from tests.helpers.cli import one_line_error, run
 
 D = datetime(2023, 3, 1, tzinfo=UTC)
