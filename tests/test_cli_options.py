@@ -254,3 +254,17 @@ def test_declare_personal_subject(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, _, err = run(capsys, "declare-personal", root, "--stream-type", "customer",
                        "--column", "email", "--subject", "email")
     assert code == 2 and one_line_error(err) and "cannot be personal itself" in err
+
+
+@pytest.mark.parametrize("command", ["variants", "flow", "durations"])
+def test_process_commands_rows(
+    fines: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def printed(rows: str) -> int:
+        code, out, err = run(capsys, command, fines, "--rows", rows)
+        assert code == 0 and "shape: (" in out, err
+        lines = [line for line in out.splitlines() if line.startswith("│ ")]
+        return len(lines) - 3  # the header is name, ---, dtype
+
+    assert printed("3") == 4  # 3 rows and the "…" line
+    assert printed("6") > 4  # more asked, more printed
