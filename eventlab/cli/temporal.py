@@ -183,7 +183,7 @@ def cmd_what_if(args: argparse.Namespace) -> int:
                      baseline=baseline, label=args.label)
     if args.out:
         write_table(report.decisions, args.out)
-    summary = dict(report.summary().iter_rows())
+    summary = report.summary()
     changed = report.changed
     if args.json:
         print_json(document("what-if", label=report.label, source=args.source,

@@ -48,6 +48,7 @@ from eventlab.version import __version__
 from eventlab.window import Window
 
 if TYPE_CHECKING:
+    from eventlab.projections.lineage import LineageReport
     from eventlab.store.core import StoreCore
 
 PREFIX = "eventlab."
@@ -100,7 +101,7 @@ class ReadModel:
         return max(0, store.head - self.high_water_position)
 
     def verify(self, store: str | Path | StoreCore, *, projection: Projection | None = None
-               ) -> Any:
+               ) -> LineageReport:
         """Prove which store state produced this read model (``projection``: fold it again and
         compare the rows too); see :func:`eventlab.projections.lineage.verify_export`."""
         from eventlab.projections.lineage import verify_export

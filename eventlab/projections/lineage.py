@@ -152,11 +152,12 @@ def _lineage_findings(model: ReadModel, root: Path, actual_id: str) -> list[Line
 def _recompute(model: ReadModel, store: StoreCore, projection: Projection) -> list[LineageFinding]:
     from eventlab.projections.diff import diff_frames
     from eventlab.projections.fold import finalize, fold_store
+    from eventlab.window import Window
 
     if projection.spec_hash != model.spec_hash:
         return [LineageFinding("spec_mismatch", f"the spec given for {projection.name!r} is not "
                                "the one the read model was built with (spec hashes differ)")]
-    state = fold_store(store, projection, at_position=model.high_water_position)
+    state = fold_store(store, projection, window=Window(at_position=model.high_water_position))
     again = finalize(state, projection).collect()
     diff = diff_frames(again, model.read(), list(projection.key))
     if diff.equal:
