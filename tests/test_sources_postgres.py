@@ -206,5 +206,6 @@ def test_readme_postgres_snippets_run(server: PgServer, tmp_path: Path) -> None:
     assert blocks, "README.md has no ```python postgres block"
     for block in blocks:
         object.__setattr__(block, "info", "python")
-    result = run_blocks(blocks, tmp_path)
-    assert result.returncode == 0, result.stderr
+    results = run_blocks(blocks, tmp_path)
+    assert len(results) == len(blocks) and all(r.returncode == 0 for r in results), [
+        r.stderr for r in results if r.returncode]
