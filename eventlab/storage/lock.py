@@ -3,6 +3,7 @@ dies, even by SIGKILL) plus a small note of who holds it, for error messages."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ def writer_lock(root: Path, timeout: float) -> Iterator[None]:
     )
     started = time.monotonic()
     try:
-        lock.acquire()
+        _acquire(lock, root, timeout)
     except Timeout:
         waited = time.monotonic() - started
         raise LockTimeoutError(
@@ -39,6 +40,22 @@ def writer_lock(root: Path, timeout: float) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _acquire(lock: FileLock, root: Path, timeout: float) -> None:
+    """Take the lock; if someone else holds it and we may wait, say so once on the
+    ``eventlab`` logger (stderr when nothing else is configured) before waiting."""
+    try:
+        lock.acquire(blocking=False)
+        return
+    except Timeout:
+        if timeout == 0:
+            raise
+    logging.getLogger("eventlab").warning(
+        "eventlab: waiting up to %.0f s for the writer lock of %s (%s); Ctrl-C stops",
+        timeout, root, _holder(root),
+    )
+    lock.acquire()
 
 
 def _holder(root: Path) -> str:
