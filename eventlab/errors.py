@@ -21,6 +21,10 @@ class StoreNotFoundError(EventlabError, FileNotFoundError):
     """The folder is not an eventlab store (or does not exist)."""
 
 
+class InputNotFoundError(EventlabError, FileNotFoundError):
+    """A file eventlab was asked to read (a log, a spec, a bundled sample) does not exist."""
+
+
 class StoreExistsError(EventlabError, FileExistsError):
     """``EventStore.create`` was pointed at a folder that already holds data."""
 

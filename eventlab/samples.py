@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eventlab.errors import EventlabError
+from eventlab.errors import InputNotFoundError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ROAD_FINES = DATA / "roadtraffic100traces.xes"
@@ -25,7 +25,7 @@ def sample(name: str) -> Path:
     """A bundled file by name; a clear error when eventlab runs outside a source checkout."""
     path = DATA / name
     if not path.exists():
-        raise EventlabError(
+        raise InputNotFoundError(
             f"sample {name!r} is not at {path}; the samples ship with the source checkout "
             "(git clone), not with a wheel."
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from eventlab.errors import ValidationError
+
 __all__ = ["format_text"]
 
 
@@ -25,7 +27,7 @@ def format_text(template: str, *args: pl.Expr | str) -> pl.Expr:
     """
     pieces = _split(template)
     if len(pieces) - 1 != len(args):
-        raise ValueError(
+        raise ValidationError(
             f"format_text: the template has {len(pieces) - 1} placeholder(s) '{{}}' but "
             f"{len(args)} argument(s) were given; pass one expression per '{{}}'"
         )

@@ -149,7 +149,7 @@ def test_csv_import_with_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture
         (["info", "{missing}"], "not an eventlab store"),
         (
             ["state", "{fines}", "--spec", "{spec}", "--projection", "nope", "--out", "{out}"],
-            "defines ['fines']",
+            "it defines 'fines'",
         ),
         (
             [

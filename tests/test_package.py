@@ -131,3 +131,28 @@ def test_core_dependencies_are_the_library_and_extras_the_rest() -> None:
     assert {"mkdocs", "mkdocs-material", "mkdocstrings"} <= {
         re.split(r"[<>=\[ ]", d)[0] for d in extras["docs"]}
     assert any(d.startswith("eventlab[") and "lab" in d for d in extras["test"])
+
+
+def test_errors_are_built_in_one_place() -> None:
+    """Issue 11 item 5: no bare ValueError/EventlabError raised in eventlab/, and the error
+    classes with constructors say what exists (a column that is not there lists the columns)."""
+    import ast
+
+    from eventlab.errors import ColumnNotFoundError, InvalidIntervalError, UnknownProjectionError
+
+    bare = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "eventlab").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                name = getattr(node.exc.func, "id", "")
+                if name in ("ValueError", "TypeError", "KeyError", "RuntimeError",
+                            "EventlabError", "Exception"):
+                    bare.append(f"{path.name}:{node.lineno} {name}")
+    assert bare == []
+    error = ColumnNotFoundError(["amout"], ["amount", "stream_id"], where="the events",
+                                hint="check the spelling")
+    assert str(error) == ("the events has no column 'amout'; available: 'amount', 'stream_id'. "
+                          "Hint: check the spelling")
+    assert isinstance(error, ValueError)
+    assert "'1mo'" in str(InvalidIntervalError("soon"))
+    assert isinstance(UnknownProjectionError("x", ["a"]), LookupError)

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from eventlab.errors import OptionalDependencyError, ValidationError, require
+from eventlab.errors import (
+    ColumnNotFoundError,
+    InvalidIntervalError,
+    OptionalDependencyError,
+    ValidationError,
+    require,
+)
 
 if TYPE_CHECKING:
     import altair as alt
@@ -58,9 +64,9 @@ def _lazy(frame: Frame, name: str, needed: Sequence[str]) -> pl.LazyFrame:
     lazy = frame.lazy()
     missing = [c for c in needed if c not in lazy.collect_schema().names()]
     if missing:
-        raise ValidationError(
-            f"{name} needs column(s) {missing}; the frame has {lazy.collect_schema().names()}. "
-            "Hint: pass events from store.scan() (every envelope column is there)."
+        raise ColumnNotFoundError(
+            missing, lazy.collect_schema().names(), where=f"the frame given to {name}",
+            hint="pass events from store.scan() (every envelope column is there).",
         )
     return lazy
 
@@ -148,9 +154,7 @@ def event_rate(
         counts = lazy.group_by(period, *([by] if by else [])).agg(pl.len().alias("events"))
         data = counts.collect()
     except pl.exceptions.PolarsError as exc:
-        raise ValidationError(
-            f"every={every!r} is not a valid period; use e.g. '1h', '1d', '1w', '1mo', '1y'."
-        ) from exc
+        raise InvalidIntervalError(every) from exc
     if by:
         data = _top_labels(data, by, top).group_by("period", by).agg(pl.col("events").sum())
     data = data.sort("period", *([by] if by else []))

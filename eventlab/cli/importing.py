@@ -7,7 +7,7 @@ from pathlib import Path
 
 from eventlab.cli import syncing
 from eventlab.cli._common import Adder, out, summary_line
-from eventlab.errors import EventlabError
+from eventlab.errors import InputNotFoundError, ValidationError
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -17,7 +17,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if syncing.wants(args):  # a database URL, OCEL / eventsourcing file, or --from
         return syncing.run(args)
     if not Path(args.file).exists():
-        raise EventlabError(
+        raise InputNotFoundError(
             f"{args.file} does not exist; give the path of a CSV, JSONL or XES file."
         )
     created = not (Path(args.store) / "_eventlab.json").exists()
@@ -27,7 +27,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     mapping = None
     if args.stream_id or args.event_type or args.timestamp:
         if not (args.stream_id and args.event_type and args.timestamp):
-            raise EventlabError("a column mapping needs --stream-id, --event-type and --timestamp.")
+            raise ValidationError(
+                "a column mapping needs --stream-id, --event-type and --timestamp."
+            )
         mapping = ColumnMapping(
             stream_id=args.stream_id,
             event_type=args.event_type,

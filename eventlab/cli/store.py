@@ -9,7 +9,7 @@ import polars as pl
 
 from eventlab.cli._common import Adder, open_store, out, summary_line
 from eventlab.cli._output import document, print_json
-from eventlab.errors import EventlabError
+from eventlab.errors import InputNotFoundError
 from eventlab.samples import FINES_SPEC, ROAD_FINES
 
 INFO_EPILOG = """\
@@ -126,7 +126,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     source, spec = ROAD_FINES, FINES_SPEC
     if not source.exists():
-        raise EventlabError(f"the bundled sample {source} is missing; run from a source checkout.")
+        raise InputNotFoundError(
+            f"the bundled sample {source} is missing; run from a source checkout (git clone)."
+        )
     root = Path(args.store)
     store = EventStore.open(root) if (root / "_eventlab.json").exists() else EventStore.create(root)
     summary = import_file(store, source, stream_type="fine")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from eventlab.errors import ValidationError
+from eventlab.errors import ColumnNotFoundError, ValidationError
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ class Diff:
 def _check(frame: pl.DataFrame, key: Sequence[str], side: str) -> None:
     missing = [k for k in key if k not in frame.columns]
     if missing:
-        raise ValidationError(
-            f"key column(s) {missing} are not in read model {side}; its columns are "
-            f"{frame.columns}. Hint: name a key column both read models have."
+        raise ColumnNotFoundError(
+            missing, frame.columns, where=f"read model {side}",
+            hint="name a key column both read models have.",
         )
     dupes = frame.select(key).is_duplicated().sum()
     if dupes:

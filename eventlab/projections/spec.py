@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from eventlab.errors import ValidationError
+from eventlab.errors import UnknownProjectionError, ValidationError
 from eventlab.projections.expressions import parse_expression
 from eventlab.projections.reducers import REDUCERS, Reducer, Status
 from eventlab.projections.upcasters import Upcaster, upcaster_from_toml
@@ -280,7 +280,5 @@ def _projection(source: Path, name: str, table: Any) -> Projection:
 def load_projection(path: str | Path, name: str) -> Projection:
     projections = load_projections(path)
     if name not in projections:
-        raise ValidationError(
-            f"projection {name!r} is not in {path}; it defines {sorted(projections)}."
-        )
+        raise UnknownProjectionError(name, projections, source=str(path))
     return projections[name]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from eventlab.errors import ValidationError
+from eventlab.errors import InvalidIntervalError, ValidationError
 from eventlab.projections.fold import Engine, finalize, fold_store, merge_states, prepare
 from eventlab.projections.reference import PythonFold
 from eventlab.projections.spec import Projection
@@ -204,9 +204,7 @@ def time_points(start: datetime, end: datetime, every: str) -> list[datetime]:
         first, last = _boundary(start, every, up=True), _boundary(end, every, up=True)
         return pl.datetime_range(first, last, every, eager=True, time_zone="UTC").to_list()
     except pl.exceptions.PolarsError as exc:
-        raise ValidationError(
-            f"every={every!r} is not a valid interval; use e.g. '1h', '1d', '1w', '1mo'."
-        ) from exc
+        raise InvalidIntervalError(every) from exc
 
 
 def timeline(

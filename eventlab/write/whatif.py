@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from eventlab.errors import ValidationError
+from eventlab.errors import InvalidIntervalError, ValidationError
 from eventlab.write import engine, journal
 from eventlab.write.commands import META, field_schema, validate
 from eventlab.write.decider import Decider
@@ -215,7 +215,7 @@ class WhatIf:
             period = pl.col("occurred_at").dt.truncate(every)
             frame = self.decisions.with_columns(period=period)
         except pl.exceptions.PolarsError as exc:
-            raise ValidationError(f"every={every!r} is not a valid interval, e.g. '1mo'.") from exc
+            raise InvalidIntervalError(every) from exc
         return frame.group_by("period", "change").agg(commands=pl.len().cast(pl.Int64)).sort(
             "period", "change")
 
