@@ -47,6 +47,18 @@ def tolerance(text: str) -> float:
     return value
 
 
+def table_output_args(command: argparse.ArgumentParser, what: str, show_help: str) -> None:
+    """``--out FILE``, ``--json`` and ``--show N``: how a command that answers with a table
+    gives it (state, history, timeline, changes)."""
+    command.add_argument(
+        "--out", metavar="FILE", help=f"write the {what} to FILE (.parquet, .csv, .json, .jsonl)"
+    )
+    command.add_argument("--json", action="store_true", help="print a JSON document")
+    command.add_argument(
+        "--show", type=non_negative_int, default=10, metavar="N", help=show_help
+    )
+
+
 def store_folder(path: str) -> Path:
     """The folder of an existing store, or a StoreNotFoundError whose hint is a CLI command."""
     if not path.strip():

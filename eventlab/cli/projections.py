@@ -13,6 +13,7 @@ from eventlab.cli._args import (
     non_negative_int,
     point_args,
     point_document,
+    table_output_args,
     tolerance,
 )
 from eventlab.cli._common import Adder, open_store, out, projection_args
@@ -202,14 +203,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def _state_parser(command: argparse.ArgumentParser) -> None:
     projection_args(command)
     point_args(command)
-    command.add_argument(
-        "--out", metavar="FILE", help="write the state to FILE (.parquet, .csv, .json, .jsonl)"
-    )
-    command.add_argument("--json", action="store_true", help="print a JSON document")
-    command.add_argument(
-        "--show", type=non_negative_int, default=10, metavar="N",
-        help="rows to print without --out (default 10)",
-    )
+    table_output_args(command, "state", "rows to print without --out (default 10)")
 
 
 def _project_parser(command: argparse.ArgumentParser) -> None:

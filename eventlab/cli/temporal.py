@@ -8,7 +8,12 @@ from typing import Any
 import polars as pl
 
 from eventlab.cli import _plan
-from eventlab.cli._args import check_points, non_negative_int, point_args, point_document
+from eventlab.cli._args import (
+    check_points,
+    point_args,
+    point_document,
+    table_output_args,
+)
 from eventlab.cli._common import Adder, open_store, out, projection_args
 from eventlab.cli._output import (
     columns,
@@ -201,14 +206,7 @@ def cmd_what_if(args: argparse.Namespace) -> int:
 
 
 def _common(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--out", metavar="FILE", help="write the table to FILE (.parquet, .csv, .json, .jsonl)"
-    )
-    command.add_argument("--json", action="store_true", help="print a JSON document")
-    command.add_argument(
-        "--show", type=non_negative_int, default=10, metavar="N",
-        help="rows to print (default 10)",
-    )
+    table_output_args(command, "table", "rows to print (default 10)")
 
 
 def _keys(command: argparse.ArgumentParser) -> None:

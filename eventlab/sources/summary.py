@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import eventlab.render as render
 
@@ -37,13 +38,19 @@ class ImportSummary:
         return import_summary_html(self)
 
 
-def import_summary_html(summary: ImportSummary) -> str:
-    """Pure HTML for an ImportSummary (a card with one row per count)."""
-    rows = [
+def summary_rows(summary: ImportSummary, *middle: tuple[str, Any]) -> list[tuple[str, Any]]:
+    """The rows of an import or sync card: source and counts, then ``middle``, then where the
+    quarantine went, the commit and the time taken."""
+    return [
         ("source", summary.source), ("format", summary.format), ("read", summary.read),
         ("imported", summary.imported), ("quarantined", summary.quarantined),
         ("skipped (duplicates)", summary.skipped_duplicate), ("streams", summary.streams),
+        *middle,
         ("quarantine file", summary.quarantine_path), ("commit", summary.commit),
         ("seconds", round(summary.seconds, 3)),
     ]
-    return render.card("import", render.fields(rows))
+
+
+def import_summary_html(summary: ImportSummary) -> str:
+    """Pure HTML for an ImportSummary (a card with one row per count)."""
+    return render.card("import", render.fields(summary_rows(summary)))

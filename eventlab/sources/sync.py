@@ -34,6 +34,7 @@ import eventlab.render as render
 from eventlab.sources.batch import STREAM, Parsed
 from eventlab.sources.importer import import_parsed
 from eventlab.sources.source import slug
+from eventlab.sources.summary import ImportSummary, summary_rows
 from eventlab.storage.durable import write_json
 from eventlab.storage.faults import fault
 from eventlab.storage.layout import QUARANTINE_DIR
@@ -87,28 +88,15 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
-class SyncSummary:
-    """What one :func:`sync` did. Always ``read == imported + quarantined + skipped_duplicate``;
-    ``previous`` and ``checkpoint`` are the source positions before and after the run."""
+class SyncSummary(ImportSummary):
+    """What one :func:`sync` did: the counts of an import (always ``read == imported +
+    quarantined + skipped_duplicate``), plus the batches and the source positions before
+    (``previous``) and after (``checkpoint``) the run."""
 
-    source: str
-    format: str
-    read: int
-    imported: int
-    quarantined: int
-    skipped_duplicate: int
-    streams: int
     batches: int
     previous: Position | None
     checkpoint: Position | None
     full: bool
-    quarantine_path: Path | None
-    commit: int | None
-    seconds: float
-
-    @property
-    def balanced(self) -> bool:
-        return self.read == self.imported + self.quarantined + self.skipped_duplicate
 
     def _repr_html_(self) -> str:
         return sync_summary_html(self)
@@ -116,15 +104,10 @@ class SyncSummary:
 
 def sync_summary_html(summary: SyncSummary) -> str:
     """Pure HTML for a SyncSummary (a card with one row per count)."""
-    rows = [
-        ("source", summary.source), ("format", summary.format), ("read", summary.read),
-        ("imported", summary.imported), ("quarantined", summary.quarantined),
-        ("skipped (duplicates)", summary.skipped_duplicate), ("streams", summary.streams),
-        ("batches", summary.batches), ("checkpoint before", summary.previous),
+    rows = summary_rows(
+        summary, ("batches", summary.batches), ("checkpoint before", summary.previous),
         ("checkpoint after", summary.checkpoint), ("full re-read", summary.full),
-        ("quarantine file", summary.quarantine_path), ("commit", summary.commit),
-        ("seconds", round(summary.seconds, 3)),
-    ]
+    )
     return render.card("sync", render.fields(rows))
 
 
