@@ -72,6 +72,15 @@ class InvalidIntervalError(ValidationError):
         )
 
 
+class MappingError(ValidationError):
+    """A column mapping does not fit the file: ``hint`` in Python's words, ``cli_hint`` in the
+    command line's (the CLI shows that one)."""
+
+    def __init__(self, message: str, *, hint: str, cli_hint: str) -> None:
+        self.cli_hint = f"{message} Hint: {cli_hint}"
+        super().__init__(f"{message} Hint: {hint}")
+
+
 class InvalidArgumentError(ValidationError):
     """An argument has a value outside what is valid: ``name``, ``value``, ``valid``."""
 

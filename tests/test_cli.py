@@ -44,6 +44,7 @@ def fines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
         str(dataset("roadtraffic100traces.xes")),
         "--stream-type",
         "fine",
+        "--create",
     )
     assert code == 0, err
     return store
@@ -108,6 +109,7 @@ def test_csv_import_with_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture
         "import",
         str(store),
         str(source),
+        "--create",
         "--stream-id",
         "ticket",
         "--event-type",
@@ -133,6 +135,7 @@ def test_csv_import_with_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture
                 "import",
                 "{store}",
                 "{csv}",
+                "--create",
                 "--stream-id",
                 "nope",
                 "--event-type",
@@ -143,7 +146,7 @@ def test_csv_import_with_a_mapping(tmp_path: Path, capsys: pytest.CaptureFixture
             "nope",
         ),
         (
-            ["import", "{store}", "{csv}", "--stream-id", "ticket"],
+            ["import", "{store}", "{csv}", "--create", "--stream-id", "ticket"],
             "needs --stream-id, --event-type",
         ),
         (["info", "{missing}"], "not an eventlab store"),
@@ -298,3 +301,96 @@ def test_snapshot_builds_then_prunes_older_positions(
     assert len(list(folder.glob("at-*.parquet"))) == built  # only the new position's set
     positions = {p.name.rsplit("-p", 1)[1] for p in folder.glob("at-*.parquet")}
     assert positions == {"000000000391.parquet"}  # 390 events of the log, then the late one
+
+
+# ---------------------------------------------------------------- import as a shell command
+CASE_MAPPING = ("--stream-id", "case", "--event-type", "activity", "--timestamp", "time")
+
+
+def test_import_never_creates_a_store_from_a_typo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "log.csv"
+    source.write_text("case,activity,time\nc1,a,2024-01-01\n")
+    typo = tmp_path / "stroe"
+    code, out, err = run(capsys, "import", str(typo), str(source))
+    assert code == 2 and out == "" and not typo.exists()
+    assert "is not an eventlab store yet" in err and f"eventlab init {typo}" in err
+    assert "--create" in err
+    code, out, err = run(capsys, "import", str(typo), str(source), "--create")
+    assert code == 2 and "Hint: name your columns with --stream-id COLUMN" in err  # CLI words
+    assert "ColumnMapping" not in err and not typo.exists()  # nothing read, nothing created
+    code, out, err = run(capsys, "import", str(typo), str(source), "--stream-id", "case",
+                         "--event-type", "activity", "--timestamp", "time", "--create")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"created store {typo.resolve()}"
+    assert "read 1 = imported 1" in out
+
+
+def test_import_json_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "log.csv"
+    source.write_text("case,activity,time\nc1,a,2024-01-01\nc1,b,never\n")
+    code, out, err = run(capsys, "import", str(tmp_path / "s"), str(source), "--create", "--json",
+                         *CASE_MAPPING)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["command"] == "import" and doc["created"] is True
+    assert (doc["read"], doc["imported"], doc["quarantined"], doc["skipped_duplicate"]) == (
+        2, 1, 1, 0)
+    assert doc["format"] == "csv" and doc["commit"] == 1
+    assert Path(doc["quarantine_path"]).is_file()
+
+
+def test_import_where_every_record_fails_exits_2_with_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "log.csv"
+    source.write_text("case,activity,time\nc1,a,never\nc2,b,\nc3,c,later\n")
+    code, out, err = run(capsys, "import", str(tmp_path / "s"), str(source), "--create",
+                         *CASE_MAPPING)
+    assert code == 2
+    assert "read 3 = imported 0 + quarantined 3" in out  # the counts still go to stdout
+    assert err.startswith(f"eventlab: error: none of the 3 records of {source} could be imported")
+    assert "first reasons: missing timestamp (column 'time') (1); unparseable timestamp" in err
+    quarantine = err.rsplit("Every record and its reason: ", 1)[1].strip()
+    assert pl.read_parquet(quarantine).height == 3
+    # a partial import is not an error
+    source.write_text("case,activity,time\nc1,a,2024-01-01\nc2,b,never\n")
+    code, out, err = run(capsys, "import", str(tmp_path / "s"), str(source), *CASE_MAPPING)
+    assert code == 0 and err == "" and "imported 1 + quarantined 1" in out
+
+
+def test_mapping_flags_have_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from eventlab.cli.importing import MAPPING_FLAGS
+
+    with pytest.raises(SystemExit):
+        main(["import", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, words in MAPPING_FLAGS.items():
+        assert f"--{flag} " in text and " ".join(words.replace("%%", "%").split()) in text
+    assert "'%d/%m/%Y %H:%M'" in text and "``" not in text and ":func:" not in text
+
+
+def test_import_mapping_options_reach_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "log.txt"  # no telling suffix: --format decides
+    source.write_text("id,case,kind,what,when,n\n"
+                      "e1,c1,ticket,opened,01/03/2024 10:00,1\n"
+                      "e2,c1,ticket,closed,02/03/2024 11:30,2\n"
+                      "e3,x9,order,placed,02/03/2024 12:00,1\n")
+    args = ["import", str(tmp_path / "s"), str(source), "--create", "--format", "csv",
+            "--stream-id", "case", "--event-type", "what", "--timestamp", "when",
+            "--timestamp-format", "%d/%m/%Y %H:%M", "--tz", "Europe/Amsterdam",
+            "--event-id", "id", "--version", "n", "--stream-type-column", "kind"]
+    code, out, err = run(capsys, *args)
+    assert code == 0 and "read 3 = imported 3" in out, (out, err)
+    from eventlab import EventStore
+
+    rows = EventStore.open(tmp_path / "s").scan().sort("position").collect()
+    assert rows["event_id"].to_list() == ["e1", "e2", "e3"]
+    assert rows["stream_type"].to_list() == ["ticket", "ticket", "order"]
+    assert rows["version"].to_list() == [1, 2, 1]
+    assert rows["occurred_at"][0].isoformat() == "2024-03-01T09:00:00+00:00"  # CET -> UTC
+    code, out, _ = run(capsys, *args)  # the same ids again: all duplicates
+    assert code == 0 and "imported 0 + quarantined 0 + duplicates 3" in out

@@ -60,7 +60,7 @@ def test_every_documented_command_prints_its_documented_shape(
 ) -> None:
     examples = documented()
     assert set(examples) >= {"state", "history", "timeline", "changes", "what-if", "project",
-                             "verify-export", "diff", "info", "verify"}
+                             "verify-export", "diff", "info", "verify", "import"}
     base = projection_args(fines)
     exports = tmp_path / "exports"
     outputs = {
@@ -76,6 +76,10 @@ def test_every_documented_command_prints_its_documented_shape(
     outputs["diff"] = as_json(capsys, "diff", exports / "fines.parquet",
                               exports / "fines.parquet", "--key", "stream_id")[1]
     outputs["info"] = as_json(capsys, "info", fines)[1]
+    log = tmp_path / "log.csv"
+    log.write_text("case,activity,time\nc1,a,2024-01-01\nc1,b,never\n")
+    outputs["import"] = as_json(capsys, "import", tmp_path / "new", log, "--create", "--stream-id",
+                                "case", "--event-type", "activity", "--timestamp", "time")[1]
     outputs["verify"] = as_json(capsys, "verify", fines)[1]
     for command, output in outputs.items():
         assert output["command"] == command and output["schema_version"] == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -173,3 +175,34 @@ def test_sync_summary_html_names_every_count(tmp_path: Path) -> None:
     for text in ("read", "imported", "quarantined", "skipped (duplicates)", "checkpoint after",
                  f"{summary.checkpoint:,}", "all.jsonl"):
         assert text in html
+
+
+def eventlab(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "eventlab", *map(str, args)],
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def test_cli_table_and_valid_time_options(tmp_path: Path) -> None:
+    db = tmp_path / "bank.db"
+    _, written = write(sqlite_env(str(db)), 20, 1)
+    wrong = eventlab("import", tmp_path / "a", db, "--from", "eventsourcing", "--table",
+                     "no_such_table", "--create")
+    assert wrong.returncode == 2 and "no_such_table" in wrong.stderr, wrong.stderr
+    right = eventlab("import", tmp_path / "a", db, "--from", "eventsourcing", "--table",
+                     "stored_events", "--create", "--json")
+    assert right.returncode == 0, right.stderr
+    doc = json.loads(right.stdout)
+    assert (doc["command"], doc["read"], doc["imported"], doc["batches"]) == (
+        "import", written, written, 1)
+    dump = tmp_path / "all.jsonl"
+    lines = [{"log_position": 10 + i, "stream": "cart-7", "stream_revision": i,
+              "event_type": "ItemAdded", "created": f"2024-03-01T10:00:0{i}Z",
+              "record_id": str(uuid.UUID(int=7 + i)),
+              "data": {"sku": f"s{i}", "placed_at": f"2023-12-2{i}T08:00:00Z"}, "metadata": {}}
+             for i in range(3)]
+    dump.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    done = eventlab("import", tmp_path / "k", dump, "--from", "kurrentdb", "--valid-time",
+                    "placed_at", "--create")
+    assert done.returncode == 0, done.stderr
+    stored = EventStore.open(tmp_path / "k").scan().sort("version").collect()
+    assert stored["occurred_at"].dt.day().to_list() == [20, 21, 22]  # from placed_at, not created

@@ -175,7 +175,7 @@ def test_killed_mid_sync_leaves_nothing_partial_and_resumes(tmp_path: Path, faul
     path = tmp_path / "log.jsonocel"
     shutil.copy(dataset("ocel20_example.jsonocel"), path)
     total = read_ocel(path).read
-    killed = cli("import", str(tmp_path / "store"), str(path), fault=fault)
+    killed = cli("import", str(tmp_path / "store"), str(path), "--create", fault=fault)
     assert killed.returncode == -9, killed.stderr
     store = EventStore.open(tmp_path / "store")
     stored = store.scan().select(pl.len()).collect().item()

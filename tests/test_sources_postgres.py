@@ -152,16 +152,19 @@ def test_killed_mid_sync_resumes_and_credentials_never_written(server: PgServer,
                                                                 tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     args = ("import", store, server.url, "--from", "marten", "--schema", "small",
-            "--batch-size", "700")
+            "--batch-size", "700", "--create")
     killed = cli(*args, fault="sync_after_checkpoint")  # first batch done, checkpoint saved
     assert killed.returncode == -9, killed.stderr
     between = cli(*args, fault="sync_before_checkpoint")  # second batch appended, no checkpoint
     assert between.returncode == -9, between.stderr
     assert EventStore.open(store).scan().select(pl.len()).collect().item() == 1400
-    rerun = cli(*args)
+    rerun = cli(*args, "--engine", "psycopg")  # another reader resumes from the same checkpoint
     assert rerun.returncode == 0, rerun.stderr
     assert "new since checkpoint 700: read 1,300 = imported 600 + quarantined 0 + skipped 700" \
         in rerun.stdout
+    again = cli(*args, "--full")  # everything read again, nothing stored twice
+    assert "everything (--full): read 2,000 = imported 0 + quarantined 0 + skipped 2,000" \
+        in again.stdout, again.stderr
     stored = EventStore.open(store).scan().select("event_id").collect()
     assert stored.height == 2000 and stored["event_id"].n_unique() == 2000
     wrong = server.url.replace(server.password, server.password + "x")

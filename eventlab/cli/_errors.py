@@ -35,7 +35,7 @@ def describe(exc: BaseException) -> str:
     """One line (at most MAX_MESSAGE characters) saying what went wrong."""
     name = type(exc).__name__
     if isinstance(exc, EventlabError):
-        text = _first_line(str(exc)) or name
+        text = _first_line(getattr(exc, "cli_hint", None) or str(exc)) or name
     elif isinstance(exc, OSError):
         text = _os_error(exc)
     elif isinstance(exc, RecursionError):

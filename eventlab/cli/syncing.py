@@ -7,10 +7,7 @@ or ``--from`` is given; everything else is a CSV / JSON Lines / XES file for ``i
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
-
-from eventlab.cli._common import out
 
 KINDS = ("marten", "eventsourcing", "kurrentdb", "ocel")
 
@@ -50,18 +47,15 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eventlab import EventStore
+    from eventlab.cli._common import create_target, import_target, report_import
     from eventlab.sources.connect import import_source
 
-    created = not (Path(args.store) / "_eventlab.json").exists()
-    store = (EventStore.create if created else EventStore.open)(
-        args.store, lock_timeout=args.lock_timeout)
-    if created:
-        out(f"created store {store.root}")
+    store = import_target(args)
+    created = store is None
+    store = store or create_target(args)
     summary = import_source(store, args.file, kind=args.source_kind, full=args.full,
                             batch_size=args.batch_size, progress=args.progress, **_options(args))
-    out(sync_line(summary))
-    return 0
+    return report_import(args, summary, created, sync_line(summary))
 
 
 def _short(position: object) -> str:

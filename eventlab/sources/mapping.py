@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from eventlab.envelope import ENVELOPE, PARTITION_ONLY
-from eventlab.errors import ValidationError
+from eventlab.errors import MappingError
 
 #: Source names that cannot be payload columns (the store owns them) get this prefix.
 RENAMED_PREFIX = "source_"
@@ -61,12 +61,18 @@ def default_mapping(columns: Sequence[str]) -> ColumnMapping:
     if {"stream_id", "event_type", "occurred_at"} <= present:
         optional = {name: name for name in _ENVELOPE_OPTIONAL if name in present}
         return ColumnMapping("stream_id", "event_type", "occurred_at", **optional)
-    raise ValidationError(
+    raise MappingError(
         f"no mapping given and the columns {_shown(columns)} are neither a process-mining "
         "export (case:concept:name, concept:name, time:timestamp) nor an eventlab export "
-        "(stream_id, event_type, occurred_at). Hint: pass mapping=ColumnMapping("
-        "stream_id='case_id', event_type='activity', timestamp='time') with your column names."
+        "(stream_id, event_type, occurred_at).",
+        hint="pass mapping=ColumnMapping(stream_id='case_id', event_type='activity', "
+        "timestamp='time') with your column names.",
+        cli_hint="name your columns with --stream-id COLUMN --event-type COLUMN --timestamp "
+        "COLUMN (see eventlab import --help).",
     )
+
+
+_CLI_FLAG = {"stream_type": "stream-type-column"}  # the mapping field -> its eventlab import flag
 
 
 def check_mapping(mapping: ColumnMapping, columns: Sequence[str]) -> None:
@@ -74,9 +80,13 @@ def check_mapping(mapping: ColumnMapping, columns: Sequence[str]) -> None:
     missing = {k: v for k, v in mapping.columns().items() if v not in set(columns)}
     if missing:
         wrong = ", ".join(f"{k}={v!r}" for k, v in missing.items())
-        raise ValidationError(
+        flags = ", ".join(f"--{_CLI_FLAG.get(k, k.replace('_', '-'))} {v}"
+                          for k, v in missing.items())
+        raise MappingError(
             f"the mapping names column(s) the file does not have: {wrong}. Available columns: "
-            f"{_shown(columns)}. Hint: fix the ColumnMapping field(s), names are case-sensitive."
+            f"{_shown(columns)}.",
+            hint="fix the ColumnMapping field(s), names are case-sensitive.",
+            cli_hint=f"fix {flags} (column names are case-sensitive).",
         )
 
 
